@@ -1,0 +1,1 @@
+"""Networks of Semantic Human Matting: T-Nets, M-Net, fusion, the SHM model, weights, presets."""

@@ -1,0 +1,1 @@
+"""shm: the library of Semantic Human Matting (data, losses, metrics, training, inference)."""
