@@ -1,0 +1,40 @@
+"""Small serializable layers shared by the networks."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="shm")
+class Normalize(keras.layers.Layer):
+    """Per-channel `(x - mean) / std`: each network normalises RGB [0, 1] input inside its graph."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], **kwargs):
+        super().__init__(**kwargs)
+        self.mean = [float(m) for m in mean]
+        self.std = [float(s) for s in std]
+
+    def call(self, inputs):
+        mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
+        std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
+        return (inputs - mean) / std
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+@keras.saving.register_keras_serializable(package="shm")
+class ResizeLike(keras.layers.Layer):
+    """Bilinearly resize `inputs[0]` to the spatial size of `inputs[1]` (sizes may be dynamic)."""
+
+    def call(self, inputs):
+        source, reference = inputs
+        size = ops.shape(reference)[1:3]
+        return ops.image.resize(source, size, interpolation="bilinear")
+
+    def compute_output_shape(self, input_shape):
+        source, reference = input_shape
+        return (source[0], reference[1], reference[2], source[3])
