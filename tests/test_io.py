@@ -1,0 +1,84 @@
+"""shm.io: robust reading of photos and alphas, atomic writing."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shm.io import ImageReadError, atomic_path, list_images, read_alpha, read_image, write_png_atomic
+
+
+@pytest.fixture
+def rgb():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(12, 9, 3), dtype=np.uint8)
+
+
+def test_rgb_png_round_trip(tmp_path, rgb):
+    write_png_atomic(tmp_path / "a.png", rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), rgb)
+
+
+def test_exif_orientation_is_applied(tmp_path, rgb):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(rgb).save(tmp_path / "r.jpg", exif=exif, quality=100)
+    assert read_image(tmp_path / "r.jpg").shape == (9, 12, 3)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I;16"])
+def test_other_modes_become_rgb_uint8(tmp_path, rgb, mode):
+    image = Image.fromarray(rgb)
+    if mode == "I;16":
+        image = Image.fromarray((rgb[..., 0].astype(np.uint16) * 257))
+        suffix = ".png"
+    else:
+        image = image.convert(mode)
+        suffix = ".jpg" if mode == "CMYK" else ".png"
+    image.save(tmp_path / f"x{suffix}")
+    out = read_image(tmp_path / f"x{suffix}")
+    assert out.shape == (12, 9, 3) and out.dtype == np.uint8
+    if mode == "I;16":
+        np.testing.assert_array_equal(out[..., 0], rgb[..., 0])
+
+
+def test_alpha_from_grey_rgba_and_16_bit(tmp_path):
+    alpha = np.linspace(0, 255, 20, dtype=np.uint8).reshape(4, 5)
+    Image.fromarray(alpha).save(tmp_path / "g.png")
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., 3] = alpha
+    Image.fromarray(rgba).save(tmp_path / "c.png")
+    Image.fromarray(alpha.astype(np.uint16) * 257).save(tmp_path / "w.png")
+    for name in ("g.png", "c.png", "w.png"):
+        np.testing.assert_allclose(read_alpha(tmp_path / name), alpha / 255.0, atol=1e-6)
+
+
+def test_bad_files_name_the_file(tmp_path, rgb):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    Image.fromarray(rgb).save(tmp_path / "full.jpg")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "full.jpg").read_bytes()[:100])
+    for name, reason in [("empty.png", "empty"), ("text.png", "not an image"),
+                         ("cut.jpg", "truncated"), ("missing.png", "no such file")]:
+        with pytest.raises(ImageReadError, match=reason) as error:
+            read_image(tmp_path / name)
+        assert name in str(error.value)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_list_images_filters_and_sorts(tmp_path, rgb):
+    for name in ("b.png", "a.JPG", ".hidden.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.png").write_bytes(b"x")
+    assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
+    assert [p.name for p in list_images(tmp_path, recursive=True)] == ["a.JPG", "b.png", "c.png"]
