@@ -82,3 +82,13 @@ def test_list_images_filters_and_sorts(tmp_path, rgb):
     (tmp_path / "sub" / "c.png").write_bytes(b"x")
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
     assert [p.name for p in list_images(tmp_path, recursive=True)] == ["a.JPG", "b.png", "c.png"]
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    import os
+    umask = os.umask(0o022)
+    try:
+        path = write_png_atomic(tmp_path / "a.png", np.zeros((2, 2), np.uint8))
+    finally:
+        os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o644

@@ -1,0 +1,78 @@
+"""models.light_tnet: MobileNetV2 + U-Net decoder, RGB [0, 1] in, (B, U, F) softmax out."""
+
+import keras
+import numpy as np
+import pytest
+
+from models.light_tnet import LightTNet, build_light_tnet
+from models.weights import MOBILENETV2_IMAGENET_PATH, WeightsError
+
+SMALL = dict(decoder_widths=(16, 12, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def dynamic_tnet():
+    return build_light_tnet(input_size=None, backbone_weights="imagenet", **SMALL)
+
+
+def _images(height: int, width: int, batch: int = 2, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (batch, height, width, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("height, width", [(64, 64), (64, 96)])
+def test_dynamic_model_outputs_a_softmax_at_full_resolution(dynamic_tnet, height, width):
+    probabilities = dynamic_tnet(_images(height, width), training=False).numpy()
+    assert probabilities.shape == (2, height, width, 3)
+    assert probabilities.min() >= 0
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_fixed_size_model_has_static_shapes():
+    model = build_light_tnet(input_size=(64, 96), backbone_weights=None, **SMALL)
+    assert tuple(model.output.shape) == (None, 64, 96, 3)
+    assert model(_images(64, 96, batch=1)).shape == (1, 64, 96, 3)
+
+
+def test_imagenet_weights_reach_the_backbone(dynamic_tnet):
+    arrays = np.load(MOBILENETV2_IMAGENET_PATH)
+    backbone = dynamic_tnet.backbone
+    np.testing.assert_array_equal(backbone.get_layer("stem_conv").kernel.numpy(), arrays["stem_conv/kernel"])
+    np.testing.assert_array_equal(backbone.get_layer("block17_project_bn").moving_variance.numpy(),
+                                  arrays["block17_project_bn/moving_variance"])
+    assert "head_conv" not in [layer.name for layer in backbone.layers]  # cut at the 320-channel block
+
+
+def test_normalisation_is_inside_the_graph(dynamic_tnet):
+    image = _images(64, 64, batch=1)
+    normalized = dynamic_tnet.get_layer("imagenet_normalize")(image).numpy()
+    np.testing.assert_allclose(normalized[..., 0], (image[..., 0] - 0.485) / 0.229, rtol=1e-6)
+
+
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
+    model = build_light_tnet(input_size=64, backbone_weights=None, backbone_head=True, **SMALL)
+    # Non-trivial BN statistics so a lost moving mean/variance would show.
+    for layer in model.backbone.layers[:12]:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, np.float32))
+    path = tmp_path / "tnet.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, LightTNet)
+    assert restored.get_config() == model.get_config()
+    image = _images(64, 64)
+    np.testing.assert_array_equal(restored(image, training=False).numpy(), model(image, training=False).numpy())
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightsError, match=f"{tmp_path / 'gone.npz'}: weights file not found"):
+        build_light_tnet(input_size=64, weights_path=str(tmp_path / "gone.npz"), **SMALL)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(input_size=(64, 80)), "not a multiple of 32"),
+    (dict(decoder_widths=(16, 8)), "needs 4 widths"),
+    (dict(backbone_weights="coco"), "backbone_weights"),
+])
+def test_bad_configuration_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_light_tnet(**{"backbone_weights": None, **kwargs})
