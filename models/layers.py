@@ -38,3 +38,27 @@ class ResizeLike(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         source, reference = input_shape
         return (source[0], reference[1], reference[2], source[3])
+
+
+@keras.saving.register_keras_serializable(package="shm")
+class Resize(keras.layers.Layer):
+    """Bilinearly resize to a fixed (height, width), e.g. to a T-Net's working size.
+
+    Not `keras.layers.Resizing`: that preprocessing layer defaults to `training=True`, which turns
+    on the Dropout of networks after it in the same graph when the model is called without
+    `training`.
+    """
+
+    def __init__(self, height: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.height = int(height)
+        self.width = int(width)
+
+    def call(self, inputs):
+        return ops.image.resize(inputs, (self.height, self.width), interpolation="bilinear")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}

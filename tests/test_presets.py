@@ -1,0 +1,77 @@
+"""The presets and build_shm: settings, overrides, and .keras round trips of both presets."""
+
+import keras
+import numpy as np
+import pytest
+
+from models import PRESETS, build_mnet, build_shm, resolve_preset
+from models.light_tnet import LightTNet
+from models.profiling import count_flops
+from models.pspnet50 import PSPNet50
+from models.shm import SemanticHumanMatting
+
+
+def images(size, seed=0):
+    return np.random.default_rng(seed).random((1, size, size, 3)).astype("float32")
+
+
+def assert_round_trip(model, path, x):
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, SemanticHumanMatting)
+    expected = model(x)
+    outputs = restored(x)
+    for key in ("trimap", "alpha_raw", "alpha"):
+        np.testing.assert_allclose(outputs[key], expected[key], atol=1e-5)
+    return restored
+
+
+def test_preset_settings():
+    assert PRESETS["lite"]["default_weights"] == "weights/shm_lite.keras"
+    assert PRESETS["pspnet50"]["tnet_size"] == 473
+    for settings in PRESETS.values():
+        assert settings["working_size"] % settings["size_multiple"] == 0
+
+
+def test_overrides_merge_dicts_and_reject_unknown_keys():
+    settings = resolve_preset("lite", mnet_kwargs={"decoder_kernel_size": 5}, working_size=256)
+    assert settings["mnet_kwargs"]["decoder_kernel_size"] == 5
+    assert settings["mnet_kwargs"]["encoder_widths"] == PRESETS["lite"]["mnet_kwargs"]["encoder_widths"]
+    assert settings["working_size"] == 256 and PRESETS["lite"]["working_size"] == 320
+    with pytest.raises(ValueError, match="no setting 'mnet_width'"):
+        resolve_preset("lite", mnet_width=2)
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_preset("big")
+
+
+def test_lite_needs_multiples_of_32():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        build_shm("lite", input_size=48)
+
+
+def test_lite_round_trip(tmp_path):
+    model = build_shm("lite", input_size=64)
+    assert isinstance(model.tnet, LightTNet)
+    assert model.mnet.get_layer("block1_conv1_conv").filters == 8
+    outputs = model(images(64))
+    assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
+    assert_round_trip(model, tmp_path / "lite.keras", images(64, seed=1))
+
+
+def test_given_stages_are_used():
+    mnet = build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
+    model = build_shm("lite", mnet=mnet)
+    assert model.mnet is mnet and model(images(32))["alpha"].shape == (1, 32, 32, 1)
+
+
+def test_pspnet50_round_trip_with_small_mnet(tmp_path):
+    model = build_shm("pspnet50", input_size=32)
+    assert isinstance(model.tnet, PSPNet50) and model.tnet.input_shape == (None, 473, 473, 3)
+    restored = assert_round_trip(model, tmp_path / "pspnet50.keras", images(32))
+    assert restored.get_config()["tnet_mean"] == pytest.approx(PRESETS["pspnet50"]["tnet_mean"])
+
+
+def test_count_flops_of_a_known_conv():
+    image = keras.Input((8, 8, 2))
+    model = keras.Model(image, keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(image))
+    assert count_flops(model, (1, 8, 8, 2)) == 2 * 8 * 8 * 4 * 3 * 3 * 2  # a multiply-add counts 2
