@@ -11,7 +11,7 @@ from typing import Sequence
 
 import keras
 
-from models.layers import Normalize
+from models.layers import Normalize, ResizeLike
 from models.mobilenetv2 import InputSize, MobileNetV2, spatial_shape
 from models.weights import load_mobilenetv2_imagenet
 
@@ -59,11 +59,12 @@ class LightTNet(keras.Model):
         x = features["stride32"]
         for skip_name, filters in zip(SKIP_FEATURES, decoder_widths):
             stage = f"decoder_{skip_name}"
-            x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{stage}_upsample")(x)
+            # ResizeLike, not UpSampling2D: Keras 3.15's bilinear UpSampling2D fails on dynamic sizes.
+            x = ResizeLike(name=f"{stage}_upsample")([x, features[skip_name]])
             x = keras.layers.Concatenate(name=f"{stage}_concat")([x, features[skip_name]])
             x = _separable_conv_bn_relu(x, filters, f"{stage}_conv1")
             x = _separable_conv_bn_relu(x, filters, f"{stage}_conv2")
-        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name="trimap_upsample")(x)
+        x = ResizeLike(name="trimap_upsample")([x, image])
         x = keras.layers.Conv2D(N_CLASSES, 3, padding="same", name="trimap_logits")(x)
         trimap = keras.layers.Softmax(axis=-1, name="trimap")(x)
         super().__init__(inputs=image, outputs=trimap, name=name, **kwargs)

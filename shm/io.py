@@ -126,10 +126,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             temporary.unlink()
 
 
-def write_png_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
+def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:
     """Write a uint8 (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array as PNG, atomically.
 
-    Float arrays are taken to be in [0, 1] and rounded to 8 bits.
+    Float arrays are taken to be in [0, 1] and rounded to 8 bits. `compress_level` 1 (zlib's
+    fastest) writes a 12 MP RGBA about 3x faster than Pillow's default 6, for ~30 % larger files.
     """
     path = Path(path)
     array = _to_uint8(np.asarray(array))
@@ -140,7 +141,7 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     if image_mode is None:
         raise ValueError(f"{path}: cannot write an array of shape {array.shape} as PNG")
     with atomic_path(path) as temporary:
-        Image.fromarray(array, mode=image_mode).save(temporary, format="PNG")
+        Image.fromarray(array, mode=image_mode).save(temporary, format="PNG", compress_level=compress_level)
     return path
 
 

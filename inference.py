@@ -1,0 +1,101 @@
+"""Alpha mattes of people in photos, folders, videos or a webcam, with a trained SHM model.
+
+Examples:
+    python inference.py --demo --output out/                      # scikit-image's astronaut
+    python inference.py --input photos/ --output out/ --background lime --save-trimap
+    python inference.py --input clip.mp4 --output out/ --background beach.jpg
+    python inference.py --camera 0 --weights weights/shm_lite.keras
+
+Every photo NAME gives NAME_alpha.png (8-bit alpha, original size) and NAME_rgba.png (cut-out with
+estimated foreground colours); a video gives NAME_alpha.mp4 and NAME_composite.mp4. See
+docs/inference.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter would bury the summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="PATH",
+                        help="a photo, a video file or a folder of them; in a folder, files that are "
+                             "neither images nor videos are ignored (counted in the summary)")
+    source.add_argument("--camera", type=int, metavar="N",
+                        help="webcam number N with a live preview window (needs a display and a GUI "
+                             "build of OpenCV); q or Esc quits")
+    source.add_argument("--demo", action="store_true",
+                        help="matte scikit-image's astronaut photo (ships with scikit-image)")
+    parser.add_argument("--output", metavar="DIR", default="out",
+                        help="folder for the outputs, created if missing (default: out)")
+    parser.add_argument("--recursive", action="store_true", help="also matte the input folder's subfolders "
+                        "(the output keeps the subfolders)")
+    parser.add_argument("--weights", metavar="PATH", default=None,
+                        help="a whole SHM model saved as .keras (default: the preset's shipped weights, "
+                             "weights/shm_lite.keras for lite)")
+    parser.add_argument("--preset", default="lite",
+                        help="model preset: its default weights and its working size, see models/presets.py "
+                             "(default: lite)")
+    parser.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
+                        help="longer side the network runs at, for models of dynamic size (default: "
+                             "the preset's); models of fixed size always run at their size")
+    parser.add_argument("--background", metavar="COLOR|IMAGE", default=None,
+                        help="also write NAME_composite.png onto this colour (a CSS name like lime, "
+                             "#00ff00 or r,g,b) or image; videos default to #00ff00")
+    parser.add_argument("--save-trimap", action="store_true",
+                        help="also write the predicted trimap NAME_trimap.png (0/128/255)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing outputs (by default they are kept and the file is skipped)")
+    parser.add_argument("--timings", action="store_true",
+                        help="print the time of every image split into network, upsampling, foreground, writing")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from shm.inference import (Job, Matter, OutputOptions, check_output_dir, collect_jobs,
+                               display_problem, matte_jobs, parse_background, run_camera)
+
+    try:
+        background = parse_background(args.background) if args.background else None
+        problem = display_problem() if args.camera is not None else None
+        if problem:
+            raise RuntimeError(problem)
+        if args.demo:
+            from skimage import data
+            jobs, ignored = [Job("astronaut", Path(args.output) / "astronaut", image=data.astronaut())], []
+        elif args.input is not None:
+            jobs, ignored = collect_jobs(args.input, args.output, recursive=args.recursive)
+        matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size)
+        output_dir = check_output_dir(args.output) if args.camera is None else None
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    if args.camera is not None:
+        try:
+            frames = run_camera(matter, args.camera, background)
+        except (OSError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"camera {args.camera}: {frames} frames shown")
+        return 0
+
+    options = OutputOptions(output_dir, background=background, save_trimap=args.save_trimap,
+                            overwrite=args.overwrite, print_timings=args.timings)
+    start = time.perf_counter()
+    summary = matte_jobs(matter, jobs, options)
+    summary.ignored = len(ignored)
+    print(f"{summary.line()}; {time.perf_counter() - start:.1f} s in all; outputs in {output_dir}")
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

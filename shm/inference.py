@@ -1,0 +1,548 @@
+"""Matting photos, folders, videos and webcam frames with a trained SHM model.
+
+The network runs at its working size; the alpha comes back to the photo's own resolution through
+the Fast Guided Filter (`shm.upsampling`), and the cut-out gets estimated foreground colours
+(`shm.foreground`), so a 12 MP photo costs one small network pass plus a few full-size filters.
+
+Example:
+    from shm import Matter
+    matter = Matter.from_preset("lite")                # weights/shm_lite.keras
+    alpha = matter.predict(rgb_uint8)                  # float32 (H, W) in [0, 1]
+    result = matter.matte(rgb_uint8, trimap=True)      # .alpha, .foreground, .trimap, .times
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import ImageColor
+from tqdm import tqdm
+
+from shm.batch import run_per_file
+from shm.foreground import composite, estimate_foreground
+from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, write_png_atomic
+from shm.upsampling import guided_upsample, resize
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_composite.png",
+                 "trimap": "_trimap.png"}
+VIDEO_OUTPUTS = {"alpha": "_alpha.mp4", "composite": "_composite.mp4"}
+# Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
+SIZE_MULTIPLE = 32
+# A green screen for video composites when no --background is given.
+DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
+TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
+                 "`python combined_model.py` (see docs/training.md), or give another file with --weights")
+TRIMAP_GREY_LEVELS = np.array([0, 128, 255], np.uint8)
+
+
+def _weights_error(message: str) -> ValueError:
+    from models.weights import WeightsError  # `import shm` must not pull in the networks
+    return WeightsError(message)
+
+
+@dataclasses.dataclass
+class StageTimes:
+    """Seconds spent in each stage of matting one image (or a sum over many)."""
+
+    network: float = 0.0
+    upsampling: float = 0.0
+    foreground: float = 0.0
+    writing: float = 0.0
+
+    def __add__(self, other: "StageTimes") -> "StageTimes":
+        return StageTimes(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+    @property
+    def total(self) -> float:
+        return sum(dataclasses.astuple(self))
+
+    def describe(self, count: int = 1) -> str:
+        """`"0.52 s (network 0.20, upsampling 0.10, foreground 0.15, writing 0.07)"` per item."""
+        n = max(count, 1)
+        parts = ", ".join(f"{field.name} {getattr(self, field.name) / n:.3f}"
+                          for field in dataclasses.fields(self))
+        return f"{self.total / n:.3f} s ({parts})"
+
+
+@dataclasses.dataclass
+class MatteResult:
+    """What `Matter.matte` returns, all at the input image's resolution."""
+
+    alpha: np.ndarray                     # float32 (H, W) in [0, 1]
+    foreground: np.ndarray | None         # float32 (H, W, 3) RGB in [0, 1], or None if not asked
+    trimap: np.ndarray | None             # uint8 (H, W) classes 0 B / 1 U / 2 F, or None
+    times: StageTimes
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """An image array as uint8 RGB (H, W, 3): accepts grey (H, W) / (H, W, 1), RGB, RGBA
+    (alpha dropped), uint8 or float in [0, 1]."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    image = image[..., :3]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    if np.issubdtype(image.dtype, np.floating):
+        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    raise ValueError(f"expected uint8 or float pixels in [0, 1], got {image.dtype}")
+
+
+def _check_is_shm(model: keras.Model, name: str) -> None:
+    """A model the matter can drive: one RGB image in, a dict with `alpha` and `trimap` out."""
+    try:
+        outputs, input_shape = model.output, model.input_shape
+    except (AttributeError, ValueError):  # subclassed models without a graph have neither
+        outputs, input_shape = None, None
+    if not isinstance(outputs, dict) or not {"alpha", "trimap"} <= outputs.keys() \
+            or not isinstance(input_shape, tuple) or len(input_shape) != 4 or input_shape[-1] != 3:
+        raise _weights_error(f"{name}: a Keras model ({model.name}) but not Semantic Human Matting "
+                             "(expected images (batch, H, W, 3) in, a dict with 'alpha' and 'trimap' out)")
+
+
+class Matter:
+    """Alpha mattes of people in photos: an SHM model plus full-resolution upsampling.
+
+    `model`: a `SemanticHumanMatting` (or any Keras model taking (B, H, W, 3) RGB [0, 1] and
+    returning a dict with `alpha` (B, H, W, 1) and `trimap` (B, H, W, 3)). A model with a fixed
+    input size runs at that size (the photo is stretched to it); a dynamic one runs at the photo
+    resized so its longer side is `working_size` (keeping the aspect ratio, each side a multiple
+    of 32). `guided_radius` / `guided_eps`: the guided filter that brings alpha back to the
+    photo's resolution (radius in working-size pixels; smaller eps follows the photo's edges
+    more closely).
+    """
+
+    def __init__(self, model: keras.Model, working_size: int | None = None,
+                 guided_radius: int = 1, guided_eps: float = 1e-5):
+        _check_is_shm(model, model.name)
+        height, width = model.input_shape[1:3]
+        self.model = model
+        # One graph per network size (a handful in practice: sides are multiples of 32). Keras's
+        # predict_on_batch would relax to a graph of unknown size after a few sizes, which is
+        # slower and which not every layer supports (UpSampling2D "bilinear" in Keras 3.15).
+        self._forward = tf.function(lambda images: model(images, training=False), reduce_retracing=False)
+        self.fixed_size = (height, width) if height is not None and width is not None else None
+        if working_size is None and self.fixed_size is None:
+            from models.presets import PRESETS
+            working_size = PRESETS["lite"]["working_size"]
+        if working_size is not None and working_size < SIZE_MULTIPLE:
+            raise ValueError(f"working_size must be at least {SIZE_MULTIPLE}, got {working_size}")
+        self.working_size = working_size
+        self.guided_radius = guided_radius
+        self.guided_eps = guided_eps
+
+    @classmethod
+    def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,
+                     **kwargs) -> "Matter":
+        """Load a whole SHM model saved as `.keras`; `WeightsError` naming the file if it is not one."""
+        path = Path(path)
+        if not path.exists():
+            raise _weights_error(f"{path}: no such weights file; {TRAINING_HINT}")
+        if path.suffix != ".keras" or not path.is_file():
+            raise _weights_error(f"{path}: not a .keras file; expected a whole SHM model saved with "
+                                 "model.save('NAME.keras')")
+        import models.shm  # noqa: F401  registers the custom layers and models for loading
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except Exception as error:  # Keras raises many types for a corrupt or foreign archive
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise _weights_error(f"{path}: cannot load as a Keras model ({reason})") from None
+        if not isinstance(model, keras.Model):
+            raise _weights_error(f"{path}: holds a {type(model).__name__}, not a Keras model")
+        _check_is_shm(model, str(path))
+        return cls(model, working_size=working_size, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset: str = "lite", weights: str | os.PathLike | None = None,
+                    working_size: int | None = None, **kwargs) -> "Matter":
+        """The preset's shipped weights (or `weights`) at the preset's working size (or `working_size`)."""
+        from models.presets import PRESETS
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        settings = PRESETS[preset]
+        if weights is None:
+            if settings["default_weights"] is None:
+                raise _weights_error(f"preset {preset!r} ships no weights; {TRAINING_HINT}")
+            weights = Path(settings["default_weights"])
+            weights = weights if weights.is_absolute() else PROJECT_ROOT / weights
+        return cls.from_weights(weights, working_size=working_size or settings["working_size"], **kwargs)
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (h, w) the network runs at for a photo of `height` x `width`."""
+        if self.fixed_size is not None:
+            return self.fixed_size
+        scale = self.working_size / max(height, width)
+        return tuple(max(SIZE_MULTIPLE, round(side * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+                     for side in (height, width))
+
+    def matte(self, image: np.ndarray, foreground: bool = True, trimap: bool = False) -> MatteResult:
+        """Alpha (and optionally foreground colours and trimap) of `image` at its own resolution."""
+        image = as_rgb_uint8(image)
+        height, width = image.shape[:2]
+        times = StageTimes()
+        start = time.perf_counter()
+        small_height, small_width = self.network_size(height, width)
+        small = resize(image, small_height, small_width).astype(np.float32) / 255.0
+        outputs = self._forward(tf.constant(small[None]))
+        alpha_low = np.asarray(outputs["alpha"])[0, ..., 0]
+        times.network = time.perf_counter() - start
+
+        start = time.perf_counter()
+        alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps)
+        classes = None
+        if trimap:
+            probabilities = resize(np.asarray(outputs["trimap"])[0], height, width)
+            classes = np.argmax(probabilities, axis=-1).astype(np.uint8)
+        times.upsampling = time.perf_counter() - start
+
+        start = time.perf_counter()
+        colours = estimate_foreground(image, alpha) if foreground else None
+        times.foreground = time.perf_counter() - start
+        return MatteResult(alpha=alpha, foreground=colours, trimap=classes, times=times)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Alpha float32 (H, W) in [0, 1] of an RGB image (uint8, or float in [0, 1])."""
+        return self.matte(image, foreground=False).alpha
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backgrounds
+
+def parse_background(text: str) -> np.ndarray:
+    """`--background`: an image file (uint8 RGB (H, W, 3)) or a colour (uint8 (3,)).
+
+    Colours: a CSS name (`green` is CSS's #008000; `lime` is #00ff00), `#rrggbb` or `r,g,b`.
+    """
+    if Path(text).is_file():
+        return read_image(text)
+    parts = text.split(",")
+    if len(parts) == 3:
+        try:
+            values = [int(part) for part in parts]
+        except ValueError:
+            values = []
+        if len(values) == 3 and all(0 <= value <= 255 for value in values):
+            return np.array(values, np.uint8)
+        raise ValueError(f"{text}: not a colour (r,g,b needs three integers in 0..255)")
+    try:
+        return np.array(ImageColor.getrgb(text)[:3], np.uint8)
+    except ValueError:
+        raise ValueError(f"{text}: neither an image file nor a colour (a name like green, #00ff00 "
+                         "or r,g,b)") from None
+
+
+def fit_background(background: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A colour as it is; an image scaled to cover `height` x `width` and centre-cropped."""
+    if background.ndim == 1:
+        return background
+    scale = max(height / background.shape[0], width / background.shape[1])
+    scaled_height = max(height, round(background.shape[0] * scale))
+    scaled_width = max(width, round(background.shape[1] * scale))
+    scaled = cv2.resize(background, (scaled_width, scaled_height), interpolation=cv2.INTER_AREA
+                        if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (scaled_height - height) // 2, (scaled_width - width) // 2
+    return scaled[top:top + height, left:left + width]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Jobs: what to matte and where its outputs go
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One photo or video. `output_stem` + a suffix of IMAGE_OUTPUTS / VIDEO_OUTPUTS = an output."""
+
+    label: str
+    output_stem: Path
+    path: Path | None = None
+    image: np.ndarray | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def is_video(self) -> bool:
+        return self.path is not None and self.path.suffix.lower() in VIDEO_EXTENSIONS
+
+    def load_image(self) -> np.ndarray:
+        return self.image if self.image is not None else read_image(self.path)
+
+
+@dataclasses.dataclass
+class OutputOptions:
+    """Which outputs to write, and where."""
+
+    output_dir: Path
+    background: np.ndarray | None = None  # parse_background's result
+    save_trimap: bool = False
+    overwrite: bool = False
+    print_timings: bool = False
+
+
+def _looks_like_output(path: Path) -> bool:
+    return any(path.name.endswith(suffix) for suffix in (*IMAGE_OUTPUTS.values(), *VIDEO_OUTPUTS.values()))
+
+
+def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
+                 recursive: bool = False) -> tuple[list[Job], list[Path]]:
+    """The jobs for a photo, a video or a folder, and the folder's files that are not media.
+
+    Folder outputs keep the subfolders (with `recursive`); two inputs with the same stem in one
+    folder (`a.jpg`, `a.png`) are named `a_jpg`, `a_png`. Files inside `output_dir` named like
+    outputs (`*_alpha.png`, ...) are earlier results, not inputs.
+    """
+    input_path, output_dir = Path(input_path), Path(output_dir)
+    if input_path.is_file():
+        return [Job(input_path.name, output_dir / input_path.stem, path=input_path)], []
+    if not input_path.is_dir():
+        raise FileNotFoundError(f"{input_path}: no such file or folder")
+    output_resolved = output_dir.resolve()
+    media, ignored = [], []
+    for path in sorted(input_path.glob("**/*" if recursive else "*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(input_path).parts):
+            continue
+        if output_resolved in path.resolve().parents and _looks_like_output(path):
+            continue
+        suffix = path.suffix.lower()
+        (media if suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS else ignored).append(path)
+    stems = [path.relative_to(input_path).with_suffix("") for path in media]
+    jobs = []
+    for path, stem in zip(media, stems):
+        if stems.count(stem) > 1:
+            stem = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}")
+        jobs.append(Job(str(path.relative_to(input_path)), output_dir / stem, path=path))
+    return jobs, ignored
+
+
+def output_paths(job: Job, options: OutputOptions) -> dict[str, Path]:
+    """Output files of a job by kind (`alpha`, `rgba`, `composite`, `trimap`)."""
+    if job.is_video:
+        return {kind: Path(f"{job.output_stem}{suffix}") for kind, suffix in VIDEO_OUTPUTS.items()}
+    kinds = ["alpha", "rgba"] + ["composite"] * (options.background is not None) \
+        + ["trimap"] * options.save_trimap
+    return {kind: Path(f"{job.output_stem}{IMAGE_OUTPUTS[kind]}") for kind in kinds}
+
+
+def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, Path],
+                        background: np.ndarray | None, overwrite: bool = True) -> float:
+    """Write the PNGs named in `paths` (existing ones only when `overwrite`); return seconds spent."""
+    start = time.perf_counter()
+    alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
+    for kind, path in paths.items():
+        if path.exists() and not overwrite:
+            continue
+        if kind == "alpha":
+            array = alpha_uint8
+        elif kind == "rgba":
+            colours = np.clip(np.rint(result.foreground * 255.0), 0, 255).astype(np.uint8)
+            array = np.dstack([colours, alpha_uint8])
+        elif kind == "composite":
+            array = composite(result.foreground, result.alpha,
+                              fit_background(background, *image.shape[:2]))
+        else:
+            array = TRIMAP_GREY_LEVELS[result.trimap]
+        try:
+            write_png_atomic(path, array)
+        except OSError as error:
+            raise OSError(f"{path}: cannot write ({error.strerror or error})") from None
+    return time.perf_counter() - start
+
+
+def matte_image_job(matter: Matter, job: Job, options: OutputOptions) -> StageTimes | None:
+    """Matte one photo and write its outputs; None when every output exists already."""
+    paths = output_paths(job, options)
+    if not options.overwrite and all(path.exists() for path in paths.values()):
+        return None
+    image = job.load_image()
+    result = matter.matte(image, foreground=True, trimap="trimap" in paths)
+    result.times.writing = write_image_outputs(result, image, paths, options.background, options.overwrite)
+    return result.times
+
+
+def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[StageTimes, int] | None:
+    """Matte every frame of a video into an alpha video and a composite video (same frame rate).
+
+    Returns the summed times and the number of frames; None when both outputs exist already.
+    """
+    paths = output_paths(job, options)
+    if not options.overwrite and all(path.exists() for path in paths.values()):
+        return None
+    capture = cv2.VideoCapture(str(job.path))
+    if not capture.isOpened():
+        raise ValueError(f"{job.path}: cannot open as a video (corrupt file or unsupported codec)")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and fps > 0 else 25.0
+    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    background = options.background if options.background is not None else DEFAULT_VIDEO_BACKGROUND
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+    total, frames = StageTimes(), 0
+    try:
+        with contextlib.ExitStack() as stack:
+            temporaries = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
+            writers: dict[str, cv2.VideoWriter] = {}
+            progress = stack.enter_context(tqdm(total=frame_count, desc=job.label, unit="frame",
+                                                leave=False, position=1))
+            while True:
+                ok, frame_bgr = capture.read()
+                if not ok:
+                    break
+                frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+                result = matter.matte(frame, foreground=True)
+                start = time.perf_counter()
+                if not writers:
+                    for kind, temporary in temporaries.items():
+                        writer = cv2.VideoWriter(str(temporary), fourcc, fps, (frame.shape[1], frame.shape[0]))
+                        if not writer.isOpened():
+                            raise OSError(f"{paths[kind]}: cannot open a video writer (mp4v)")
+                        writers[kind] = writer
+                alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
+                writers["alpha"].write(cv2.cvtColor(alpha_uint8, cv2.COLOR_GRAY2BGR))
+                mixed = composite(result.foreground, result.alpha, fit_background(background, *frame.shape[:2]))
+                writers["composite"].write(cv2.cvtColor(mixed, cv2.COLOR_RGB2BGR))
+                result.times.writing = time.perf_counter() - start
+                total, frames = total + result.times, frames + 1
+                progress.update()
+            for writer in writers.values():
+                writer.release()
+            if frames == 0:
+                raise ValueError(f"{job.path}: no frame could be read (corrupt file or unsupported codec)")
+    finally:
+        capture.release()
+    return total, frames
+
+
+# ---------------------------------------------------------------------------------------------------
+# Runs over many jobs
+
+@dataclasses.dataclass
+class Summary:
+    """What a run did: counts, errors and the summed stage times of the matted images/frames."""
+
+    processed: int = 0
+    skipped: int = 0
+    ignored: int = 0
+    frames: int = 0
+    times: StageTimes = dataclasses.field(default_factory=StageTimes)
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.errors)
+
+    def line(self) -> str:
+        text = (f"{self.processed} processed, {self.skipped} skipped (outputs exist), "
+                f"{self.failed} failed")
+        if self.ignored:
+            text += f", {self.ignored} non-image files ignored"
+        if self.frames:
+            text += f"; per image/frame {self.times.describe(self.frames)}"
+        return text
+
+
+def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summary:
+    """Matte every job with a progress bar; a failing job prints one line and the rest go on."""
+    summary = Summary()
+
+    def run(job: Job) -> None:
+        try:
+            if job.is_video:
+                outcome = matte_video_job(matter, job, options)
+                times, frames = outcome if outcome is not None else (None, 0)
+            else:
+                times, frames = matte_image_job(matter, job, options), 1
+        except (ValueError, OSError):
+            raise
+        except Exception as error:  # e.g. cv2.error or a TF error: still one line, and go on
+            reason = (str(error).strip().splitlines() or [""])[-1][:200]
+            raise ValueError(f"{job.path or job.label}: {type(error).__name__}: {reason}") from None
+        if times is None:
+            summary.skipped += 1
+            return
+        summary.processed += 1
+        summary.frames += frames
+        summary.times = summary.times + times
+        if options.print_timings:
+            tqdm.write(f"{job.label}: {times.describe(frames)}")
+
+    summary.errors = run_per_file(run, jobs, description="matting")
+    return summary
+
+
+def check_output_dir(output_dir: str | os.PathLike) -> Path:
+    """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output_dir).close()
+    except OSError as error:
+        raise OSError(f"{output_dir}: output folder is not writable ({error.strerror or error})") from None
+    return output_dir
+
+
+def profile_image(matter: Matter, image: np.ndarray, output_dir: str | os.PathLike,
+                  repeats: int = 3) -> StageTimes:
+    """Fastest of `repeats` runs (after one warm-up) of matting `image` and writing its outputs
+    (alpha, rgba, trimap) into `output_dir`: the figures `benchmarks/` reports."""
+    output_dir = Path(output_dir)
+    paths = {kind: output_dir / f"profile{suffix}" for kind, suffix in IMAGE_OUTPUTS.items()
+             if kind != "composite"}
+    best = None
+    for _ in range(repeats + 1):
+        result = matter.matte(image, foreground=True, trimap=True)
+        result.times.writing = write_image_outputs(result, image, paths, None)
+        best = result.times if best is None or result.times.total < best.total else best
+    return best
+
+
+# ---------------------------------------------------------------------------------------------------
+# Webcam
+
+def display_problem() -> str | None:
+    """Why a preview window cannot open here, or None if it can."""
+    if "GUI: NONE" in " ".join(cv2.getBuildInformation().split()):
+        return ("this OpenCV is a headless build (no GUI): --camera needs a preview window; "
+                "install opencv-python instead of opencv-python-headless")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display (DISPLAY is not set): --camera needs a screen for its preview window"
+    return None
+
+
+def run_camera(matter: Matter, index: int, background: np.ndarray | None) -> int:
+    """Live preview of the webcam `index` composited onto `background` (q or Esc quits);
+    returns the number of frames shown."""
+    problem = display_problem()
+    if problem:
+        raise RuntimeError(problem)
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise OSError(f"camera {index}: cannot open it (no such camera or it is busy)")
+    background = background if background is not None else DEFAULT_VIDEO_BACKGROUND
+    window = f"shm-keras: camera {index} (q quits)"
+    shown = 0
+    try:
+        while True:
+            ok, frame_bgr = capture.read()
+            if not ok:
+                raise OSError(f"camera {index}: stopped delivering frames")
+            frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            result = matter.matte(frame, foreground=True)
+            mixed = composite(result.foreground, result.alpha, fit_background(background, *frame.shape[:2]))
+            cv2.imshow(window, cv2.cvtColor(np.hstack([frame, mixed]), cv2.COLOR_RGB2BGR))
+            shown += 1
+            if (cv2.waitKey(1) & 0xFF) in (ord("q"), 27):
+                break
+    finally:
+        capture.release()
+        cv2.destroyAllWindows()
+    return shown

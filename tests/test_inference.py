@@ -1,0 +1,347 @@
+"""Inference: the Matter API, weights errors, folders of good and bad files, video, CLI.
+
+One tiny randomly initialised `lite` SHM (dynamic size, run at a 64 px working size) is built and
+saved once per module; its mattes are meaningless but have the real shapes and code paths.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import inference as cli
+from models.shm import build_shm
+from models.weights import WeightsError
+from shm import inference
+from shm.inference import (Job, Matter, OutputOptions, collect_jobs, matte_jobs, output_paths,
+                           parse_background)
+from shm.io import read_alpha
+
+WORKING_SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def weights_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "tiny_lite.keras"
+    build_shm("lite", input_size=None).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def matter(weights_path) -> Matter:
+    return Matter.from_weights(weights_path, working_size=WORKING_SIZE)
+
+
+def random_photo(height, width, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+# --- the Python API -----------------------------------------------------------------------------
+
+def test_predict_returns_float_alpha_at_the_input_size(matter):
+    photo = random_photo(37, 53)
+    alpha = matter.predict(photo)
+    assert alpha.shape == (37, 53) and alpha.dtype == np.float32
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+    # Grey, RGBA and float [0, 1] versions of the same photo are the same input.
+    grey = photo[..., 0]
+    np.testing.assert_allclose(matter.predict(grey), matter.predict(np.dstack([grey] * 3)), atol=1e-6)
+    rgba = np.dstack([photo, np.zeros((37, 53), np.uint8)])
+    np.testing.assert_allclose(matter.predict(rgba), alpha, atol=1e-6)
+    np.testing.assert_allclose(matter.predict(photo / 255.0), alpha, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        matter.predict(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_matte_upsamples_the_network_alpha_and_trimap(matter):
+    photo = random_photo(96, 160, seed=1)
+    result = matter.matte(photo, foreground=True, trimap=True)
+    assert result.foreground.shape == (96, 160, 3)
+    assert result.trimap.shape == (96, 160) and set(np.unique(result.trimap)) <= {0, 1, 2}
+    small = cv2.resize(photo, (64, 32), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    outputs = matter.model.predict_on_batch(small[None])
+    network_alpha = cv2.resize(outputs["alpha"][0, ..., 0], (160, 96))
+    assert np.abs(result.alpha - network_alpha).mean() < 0.05
+    network_trimap = cv2.resize(outputs["trimap"][0], (160, 96)).argmax(-1)
+    assert (result.trimap == network_trimap).mean() > 0.99
+    assert all(seconds >= 0 for seconds in (result.times.network, result.times.upsampling,
+                                            result.times.foreground))
+
+
+def test_network_size_keeps_aspect_ratio_in_multiples_of_32(matter):
+    assert matter.network_size(600, 800) == (64, 64)  # 48 rounds up to 64
+    big = Matter(matter.model, working_size=320)
+    assert big.network_size(600, 800) == (256, 320)
+    assert big.network_size(3000, 4000) == (256, 320)
+    assert big.network_size(4000, 3000) == (320, 256)
+    assert big.network_size(1, 1) == (320, 320)
+    assert big.network_size(10, 4000) == (32, 320)
+
+
+def test_a_fixed_size_model_runs_at_its_size():
+    fixed = Matter(build_shm("lite", input_size=64))
+    assert fixed.network_size(600, 800) == (64, 64)
+    assert fixed.predict(random_photo(30, 70)).shape == (30, 70)
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+def test_missing_weights_say_how_to_train(tmp_path):
+    with pytest.raises(WeightsError) as caught:
+        Matter.from_weights(tmp_path / "shm_lite.keras")
+    message = str(caught.value)
+    assert "shm_lite.keras" in message and "python pretrain_tnet.py train_tnet" in message
+    assert "python combined_model.py" in message and "\n" not in message
+
+
+def test_preset_default_weights_resolve_in_the_project(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    with pytest.raises(WeightsError, match=str(tmp_path / "weights" / "shm_lite.keras")):
+        Matter.from_preset("lite")
+    with pytest.raises(ValueError, match="unknown preset"):
+        Matter.from_preset("nope")
+
+
+def wrong_weights(tmp_path):
+    """Files that are not SHM models, with a part of the message each must produce."""
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 this is not really a zip archive")
+    other = tmp_path / "classifier.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    (tmp_path / "folder.keras").mkdir()
+    return [(corrupt, "cannot load"), (other, "not Semantic Human Matting"), (text, "not a .keras"),
+            (tmp_path / "folder.keras", "not a .keras")]
+
+
+def test_weights_of_another_kind_give_one_line_naming_the_file(tmp_path):
+    for path, reason in wrong_weights(tmp_path):
+        with pytest.raises(WeightsError) as caught:
+            Matter.from_weights(path)
+        message = str(caught.value)
+        assert str(path) in message and reason in message and "\n" not in message
+
+
+def test_saved_shm_round_trips_into_the_same_mattes(matter, weights_path):
+    again = Matter.from_weights(weights_path, working_size=WORKING_SIZE)
+    photo = random_photo(40, 40, seed=3)
+    np.testing.assert_allclose(again.predict(photo), matter.predict(photo), atol=1e-5)
+
+
+def test_import_shm_is_light_and_exports_matter_lazily():
+    code = "import shm, sys; assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    import shm
+    assert shm.Matter is Matter
+    with pytest.raises(AttributeError):
+        shm.NoSuchName
+
+
+# --- backgrounds and jobs ----------------------------------------------------------------------
+
+def test_parse_background(tmp_path):
+    assert parse_background("lime").tolist() == [0, 255, 0]
+    assert parse_background("green").tolist() == [0, 128, 0]  # CSS
+    assert parse_background("#0000ff").tolist() == [0, 0, 255]
+    assert parse_background("1, 2,3").tolist() == [1, 2, 3]
+    image_path = tmp_path / "beach.png"
+    Image.fromarray(random_photo(5, 7)).save(image_path)
+    assert parse_background(str(image_path)).shape == (5, 7, 3)
+    for bad in ["1,2,300", "nope", "a,b,c"]:
+        with pytest.raises(ValueError, match=bad):
+            parse_background(bad)
+
+
+def test_fit_background_covers_and_crops():
+    background = random_photo(10, 40)
+    fitted = inference.fit_background(background, 20, 20)
+    assert fitted.shape == (20, 20, 3)
+    colour = np.array([1, 2, 3], np.uint8)
+    assert inference.fit_background(colour, 20, 20) is colour
+
+
+def test_collect_jobs_names_outputs_without_collisions(tmp_path):
+    for name in ["a.jpg", "a.png", "b.PNG", "clip.mp4", "notes.txt", ".hidden.png", "sub/c.png",
+                 "b_alpha.png"]:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    jobs, ignored = collect_jobs(tmp_path, tmp_path)  # output folder = input folder
+    assert {job.output_stem.name for job in jobs} == {"a_jpg", "a_png", "b", "clip"}
+    assert [path.name for path in ignored] == ["notes.txt"]
+    assert [job.is_video for job in jobs].count(True) == 1
+    jobs, _ = collect_jobs(tmp_path, tmp_path / "out", recursive=True)
+    stems = {job.output_stem.relative_to(tmp_path / "out").as_posix() for job in jobs}
+    assert stems == {"a_jpg", "a_png", "b", "b_alpha", "clip", "sub/c"}
+    with pytest.raises(FileNotFoundError, match="missing"):
+        collect_jobs(tmp_path / "missing", tmp_path)
+
+
+# --- folders with good and bad files (through the CLI) --------------------------------------------
+
+def make_mixed_folder(folder: Path) -> dict[str, tuple[int, int] | None]:
+    """Photos of every awkward kind; the value is the expected (H, W), None for a failure."""
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    Image.fromarray(random_photo(60, 80)).save(folder / "photo.png")
+    Image.fromarray((rng.random((30, 20)) * 65535).astype(np.uint16)).save(folder / "grey16.png")
+    Image.fromarray(random_photo(25, 35)).convert("P").save(folder / "palette.png")
+    Image.fromarray(np.dstack([random_photo(20, 30), np.full((20, 30), 128, np.uint8)])).save(folder / "rgba.png")
+    Image.fromarray(random_photo(24, 32)).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(random_photo(1, 1)).save(folder / "one_pixel.png")
+    Image.new("RGB", (4000, 3000), (200, 120, 40)).save(folder / "twelve_mp.png")
+    rotated = Image.fromarray(random_photo(20, 40))  # stored 40 wide, shown 20 wide (EXIF 6)
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    rotated.save(folder / "rotated.jpg", exif=exif)
+    (folder / "empty.png").write_bytes(b"")
+    jpeg = (folder / "rotated.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "text.png").write_text("not an image at all")
+    (folder / "readme.txt").write_text("ignored")
+    return {"photo": (60, 80), "grey16": (30, 20), "palette": (25, 35), "rgba": (20, 30),
+            "cmyk": (24, 32), "one_pixel": (1, 1), "twelve_mp": (3000, 4000), "rotated": (40, 20),
+            "empty": None, "truncated": None, "text": None}
+
+
+def run_cli(args, capsys):
+    status = cli.main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_cli_mattes_a_folder_and_reports_each_bad_file(tmp_path, weights_path, capsys):
+    expected = make_mixed_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["--input", tmp_path / "in", "--output", out, "--weights", weights_path,
+            "--working-size", WORKING_SIZE, "--background", "lime", "--save-trimap"]
+    status, text = run_cli(args, capsys)
+    assert status == 1
+    assert "8 processed, 0 skipped (outputs exist), 3 failed, 1 non-image files ignored" in text
+    for name, size in expected.items():
+        if size is None:
+            lines = [line for line in text.splitlines() if f"{name}." in line]
+            assert len(lines) == 1 and lines[0].startswith("error:"), (name, text)
+            assert not list(out.glob(f"{name}_*"))
+            continue
+        alpha_image = Image.open(out / f"{name}_alpha.png")
+        assert alpha_image.mode == "L" and alpha_image.size == size[::-1]
+        rgba = Image.open(out / f"{name}_rgba.png")
+        assert rgba.mode == "RGBA" and rgba.size == size[::-1]
+        np.testing.assert_array_equal(np.asarray(rgba)[..., 3], np.asarray(alpha_image))
+        assert Image.open(out / f"{name}_composite.png").size == size[::-1]
+        assert set(np.unique(np.asarray(Image.open(out / f"{name}_trimap.png")))) <= {0, 128, 255}
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+    before = (out / "photo_alpha.png").stat().st_mtime_ns
+    status, text = run_cli(args, capsys)
+    assert "0 processed, 8 skipped (outputs exist), 3 failed" in text
+    assert (out / "photo_alpha.png").stat().st_mtime_ns == before
+
+
+def test_a_failing_output_does_not_stop_the_batch(tmp_path, matter):
+    for name in ["a", "b"]:
+        Image.fromarray(random_photo(20, 20)).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    (out / "a_alpha.png").mkdir(parents=True)  # a folder where a's alpha should go
+    jobs, _ = collect_jobs(tmp_path, out)
+    summary = matte_jobs(matter, jobs, OutputOptions(out, overwrite=True))
+    assert summary.processed == 1 and len(summary.errors) == 1
+    assert "a_alpha.png: cannot write" in summary.errors[0]
+    assert (out / "b_alpha.png").is_file()
+
+
+def test_outputs_beside_the_inputs_leave_the_inputs_alone(tmp_path, matter):
+    Image.fromarray(random_photo(20, 30)).save(tmp_path / "a.png")
+    original = (tmp_path / "a.png").read_bytes()
+    for overwrite in (False, True):
+        jobs, _ = collect_jobs(tmp_path, tmp_path)
+        assert [job.label for job in jobs] == ["a.png"]  # earlier outputs are not inputs
+        summary = matte_jobs(matter, jobs, OutputOptions(tmp_path, overwrite=overwrite))
+        assert summary.processed + summary.skipped == 1 and not summary.errors
+    assert (tmp_path / "a.png").read_bytes() == original
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png", "a_alpha.png", "a_rgba.png"]
+
+
+def test_cli_refuses_an_unwritable_output_folder(tmp_path, weights_path, capsys):
+    Image.fromarray(random_photo(10, 10)).save(tmp_path / "a.png")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", blocker / "out",
+                            "--weights", weights_path], capsys)
+    assert status == 2 and f"error: {blocker / 'out'}: output folder is not writable" in text
+
+
+def test_cli_wrong_or_missing_weights_exit_non_zero(tmp_path, capsys, monkeypatch):
+    Image.fromarray(random_photo(10, 10)).save(tmp_path / "a.png")
+    (tmp_path / "weights").mkdir()
+    for path, reason in wrong_weights(tmp_path / "weights"):
+        status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out",
+                                "--weights", path], capsys)
+        assert status == 2 and text.startswith(f"error: {path}") and reason in text
+    monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out"], capsys)
+    assert status == 2 and "python pretrain_tnet.py train_tnet" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_demo_mattes_the_astronaut(tmp_path, weights_path, capsys):
+    status, text = run_cli(["--demo", "--output", tmp_path, "--weights", weights_path,
+                            "--working-size", WORKING_SIZE], capsys)
+    assert status == 0, text
+    assert read_alpha(tmp_path / "astronaut_alpha.png").shape == (512, 512)
+    assert Image.open(tmp_path / "astronaut_rgba.png").mode == "RGBA"
+
+
+def test_camera_without_a_display_says_so(monkeypatch, weights_path, capsys):
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:     NONE\n")
+    assert "headless" in inference.display_problem()
+    status, text = run_cli(["--camera", "0", "--weights", weights_path], capsys)
+    assert status == 2 and "headless" in text and len(text.strip().splitlines()) == 1
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:     GTK3\n")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert "no display" in inference.display_problem()
+
+
+# --- video --------------------------------------------------------------------------------------
+
+def write_video(path: Path, frames: int, fps: float, height=48, width=64):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for index in range(frames):
+        writer.write(random_photo(height, width, seed=index))
+    writer.release()
+
+
+def read_video(path: Path):
+    capture = cv2.VideoCapture(str(path))
+    fps, frames = capture.get(cv2.CAP_PROP_FPS), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return fps, frames
+
+
+def test_video_gives_alpha_and_composite_videos_at_the_same_frame_rate(tmp_path, matter):
+    write_video(tmp_path / "clip.mp4", frames=5, fps=12)
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x01 not a video")
+    out = tmp_path / "out"
+    jobs, _ = collect_jobs(tmp_path, out)
+    summary = matte_jobs(matter, jobs, OutputOptions(out, background=np.array([255, 0, 0], np.uint8)))
+    assert summary.processed == 1 and summary.frames == 5
+    assert len(summary.errors) == 1 and "broken.mp4" in summary.errors[0]
+    for kind, path in output_paths(Job("clip", out / "clip", tmp_path / "clip.mp4"), OutputOptions(out)).items():
+        fps, frames = read_video(path)
+        assert fps == pytest.approx(12) and len(frames) == 5 and frames[0].shape == (48, 64, 3)
+    _, alpha_frames = read_video(out / "clip_alpha.mp4")
+    assert np.abs(alpha_frames[0][..., 0].astype(int) - alpha_frames[0][..., 2]).max() <= 8  # grey
+    assert not list(out.glob(".*"))
