@@ -1,0 +1,280 @@
+"""Export the SHM inference model (image -> alpha and trimap) to Keras, SavedModel, TFLite or ONNX.
+
+Every export is written to a temporary path, loaded back through its runner (`shm.backends`) and
+compared with the Keras model on the same random images before it is renamed into place: a
+float32 export whose alpha differs by `FLOAT32_TOLERANCE` or more is not written at all; a
+quantized one reports its difference. SavedModel, TFLite and ONNX graphs have a fixed (H, W)
+and a dynamic batch; `.keras` keeps the model's own input size.
+
+Example:
+    from shm.export import export_model
+    report = export_model("weights/shm_lite.keras", "onnx", "exports/shm_lite.onnx")
+    print(report.describe())   # path, size, max |alpha - Keras alpha|
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from shm.backends import (INPUT_NAME, OUTPUT_NAMES, SIGNATURE_NAME, Runner, check_is_shm, load_backend,
+                          load_shm_model)
+from shm.io import atomic_path
+
+if TYPE_CHECKING:
+    import keras
+
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+QUANTIZATIONS = {"keras": (), "savedmodel": (), "tflite": ("float16", "dynamic"), "onnx": ("float16", "dynamic")}
+SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
+FLOAT32_TOLERANCE = 1e-3
+# Opset 17 is onnxruntime-supported everywhere the requirements allow and covers every op here.
+ONNX_OPSET = 17
+CHECK_BATCH = 2
+
+
+class ExportCheckError(ValueError):
+    """A float32 export whose outputs differ from the Keras model's by the tolerance or more."""
+
+
+@dataclasses.dataclass
+class ExportReport:
+    """What `export_model` wrote and how far its outputs are from the Keras model's."""
+
+    path: Path
+    format: str
+    quantize: str | None
+    input_size: tuple[int, int]   # the graph's fixed size; for .keras, the size it was checked at
+    size_bytes: int
+    max_alpha_difference: float
+    max_trimap_difference: float
+
+    def describe(self) -> str:
+        kind = f"{self.format} ({self.quantize or 'float32'})"
+        height, width = self.input_size
+        return (f"{self.path}: {kind} checked at {height}x{width}, {self.size_bytes / 2**20:.2f} MiB, "
+                f"max |alpha - Keras| {self.max_alpha_difference:.2e}, max |trimap - Keras| {self.max_trimap_difference:.2e}")
+
+
+def _size_multiple(model) -> int:
+    from models.mnet import SIZE_MULTIPLE
+    from models.presets import PRESETS
+    preset = PRESETS.get(model.name.removeprefix("shm_"))
+    return preset["size_multiple"] if preset else SIZE_MULTIPLE
+
+
+def export_input_size(model, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The (H, W) to export `model` at: `input_size`, else the model's fixed size, else its
+    preset's working size (presets are recognised by the model name `shm_<preset>`)."""
+    from models.presets import PRESETS
+    height, width = model.input_shape[1:3]
+    fixed = (height, width) if height is not None and width is not None else None
+    if input_size is None:
+        if fixed is not None:
+            return fixed
+        preset = PRESETS.get(model.name.removeprefix("shm_"))
+        if preset is None:
+            raise ValueError(f"model {model.name!r} has a dynamic input size and no known preset: "
+                             "give the input size to export at")
+        return preset["working_size"], preset["working_size"]
+    input_size = (int(input_size[0]), int(input_size[1]))
+    if fixed is not None and input_size != fixed:
+        raise ValueError(f"model {model.name!r} takes only {fixed[0]}x{fixed[1]} images, not "
+                         f"{input_size[0]}x{input_size[1]}: export it at its own size, or save a "
+                         "dynamic-size model (models.build_shm(preset) without input_size)")
+    multiple = _size_multiple(model)
+    if min(input_size) < multiple or any(side % multiple for side in input_size):
+        raise ValueError(f"input size {input_size[0]}x{input_size[1]} must be positive multiples of {multiple}")
+    return input_size
+
+
+def inference_function(model, input_size: tuple[int, int]):
+    """A `tf.function` of one (None, H, W, 3) float32 argument `image` returning `alpha` and `trimap`."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *input_size, 3), tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def image_to_matte(image):
+        outputs = model(image, training=False)
+        return {name: outputs[name] for name in OUTPUT_NAMES}
+
+    return image_to_matte
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Like `shm.io.atomic_path` for a directory: yield an empty temporary directory beside `path`
+    and move it onto `path` only if the block succeeds. An existing `path` is replaced only if it
+    is empty or a previous SavedModel, so a mistyped output never deletes a folder of other files."""
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "saved_model.pb").is_file())):
+        raise ValueError(f"{path}: exists and is not a SavedModel directory; choose another output")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    # mkdtemp creates owner-only directories; outputs get the permissions a plain mkdir would give.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o777 & ~umask)
+    try:
+        yield temporary
+        if path.exists():
+            previous = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, previous / path.name)
+            os.replace(temporary, path)
+            shutil.rmtree(previous)
+        else:
+            os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def _write_savedmodel(model, directory: Path, input_size: tuple[int, int]) -> None:
+    import keras
+
+    archive = keras.export.ExportArchive()
+    # No archive.track(model): with it every weight is stored twice, once per variable wrapper
+    # (keras-team/keras#23553); the endpoint alone tracks the variables it captures, once.
+    archive.add_endpoint(SIGNATURE_NAME, inference_function(model, input_size))
+    archive.write_out(str(directory), verbose=False)
+
+
+def _write_tflite(model, path: Path, input_size: tuple[int, int], quantize: str | None) -> None:
+    import tensorflow as tf
+
+    # Converting through a SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3 model
+    # writes a graph without its weights (0.3 MiB for the lite model) whose outputs are NaN.
+    with tempfile.TemporaryDirectory() as scratch:
+        _write_savedmodel(model, Path(scratch), input_size)
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE_NAME])
+        if quantize is not None:
+            # Weights stored as float16 or int8; "dynamic" also runs the int8 kernels it can.
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        path.write_bytes(converter.convert())
+
+
+def _write_onnx(model, path: Path, input_size: tuple[int, int], quantize: str | None) -> None:
+    import tf2onnx
+
+    function = inference_function(model, input_size)
+    if quantize is None:
+        tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=ONNX_OPSET,
+                                      output_path=str(path))
+        return
+    import onnx
+
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=ONNX_OPSET)
+    if quantize == "float16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        # keep_io_types: callers still pass and get float32 arrays; casts sit at the edges.
+        onnx.save(convert_float_to_float16(proto, keep_io_types=True), str(path))
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with tempfile.TemporaryDirectory() as scratch:
+        float_path = Path(scratch) / "float32.onnx"
+        onnx.save(proto, str(float_path))
+        quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QUInt8)
+
+
+def random_images(input_size: tuple[int, int], batch: int = CHECK_BATCH, seed: int = 0) -> np.ndarray:
+    """Uniform RGB float32 images in [0, 1], (batch, H, W, 3)."""
+    return np.random.default_rng(seed).random((batch, *input_size, 3), dtype=np.float32)
+
+
+def max_differences(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max absolute difference of each output (`alpha`, `trimap`) of two runs on the same images."""
+    return {name: float(np.max(np.abs(actual[name] - expected[name]))) for name in OUTPUT_NAMES}
+
+
+def _check_arguments(weights: Path | None, format: str, output: Path, quantize: str | None) -> None:
+    if format not in FORMATS:
+        raise ValueError(f"unsupported export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize is not None and quantize not in QUANTIZATIONS[format]:
+        allowed = ", ".join(QUANTIZATIONS[format]) or "none"
+        raise ValueError(f"{format} exports cannot be quantized as {quantize!r} (quantizations: {allowed})")
+    if format in SUFFIXES and output.suffix != SUFFIXES[format]:
+        raise ValueError(f"{output}: a {format} export needs the suffix {SUFFIXES[format]}")
+    if weights is not None and output.exists() and weights.exists() and output.resolve() == weights.resolve():
+        raise ValueError(f"{output}: is the input weights file; choose another output")
+
+
+def export_model(weights: "str | os.PathLike | keras.Model", format: str, output: str | os.PathLike,
+                 quantize: str | None = None, input_size: tuple[int, int] | None = None,
+                 num_threads: int | None = None) -> ExportReport:
+    """Export the SHM model in `weights` (a `.keras` file or a loaded model) as `format` (one of
+    FORMATS) to `output`.
+
+    `quantize`: None (float32), "float16" or "dynamic" (int8 weights), for tflite and onnx.
+    `input_size`: (H, W) of savedmodel / tflite / onnx graphs (default: `export_input_size`);
+    `.keras` exports keep the model's own size. `num_threads`: threads of the runner the check
+    loads. Raises `ModelFileError` for a bad weights file, `ValueError` for bad arguments and
+    `ExportCheckError` (nothing written) when a float32 export does not match the Keras model.
+    """
+    output = Path(output)
+    weights_path = Path(weights) if isinstance(weights, (str, os.PathLike)) else None
+    _check_arguments(weights_path, format, output, quantize)
+    if format == "keras" and input_size is not None:
+        raise ValueError("keras exports keep the model's own input size; the input size is for "
+                         "savedmodel, tflite and onnx")
+    if weights_path is None:
+        check_is_shm(weights, weights.name)
+        model = weights
+    else:
+        model = load_shm_model(weights_path)
+    size = export_input_size(model, input_size)
+    images = random_images(size)
+    # One eager call: tracing a graph for a single reference batch would cost more than it saves.
+    expected = {name: np.asarray(tensor) for name, tensor in model(images, training=False).items()}
+
+    def write_and_check(temporary: Path) -> dict[str, float]:
+        if format == "keras":
+            model.save(temporary)
+        elif format == "savedmodel":
+            _write_savedmodel(model, temporary, size)
+        elif format == "tflite":
+            _write_tflite(model, temporary, size, quantize)
+        else:
+            _write_onnx(model, temporary, size, quantize)
+        differences = max_differences(expected, load_backend(temporary, format, num_threads=num_threads)(images))
+        if quantize is None and not differences["alpha"] < FLOAT32_TOLERANCE:  # NaN fails too
+            raise ExportCheckError(f"{output}: the {format} export's alpha differs from the Keras model's by "
+                                   f"{differences['alpha']:.2e} (tolerance {FLOAT32_TOLERANCE:g}); not written")
+        return differences
+
+    if format == "savedmodel":
+        with atomic_directory(output) as temporary:
+            differences = write_and_check(temporary)
+        size_bytes = sum(file.stat().st_size for file in output.rglob("*") if file.is_file())
+    else:
+        with atomic_path(output) as temporary:
+            differences = write_and_check(temporary)
+        size_bytes = output.stat().st_size
+    return ExportReport(path=output, format=format, quantize=quantize,
+                        input_size=size, size_bytes=size_bytes,
+                        max_alpha_difference=differences["alpha"], max_trimap_difference=differences["trimap"])
+
+
+def benchmark(runner: Runner, input_size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> float:
+    """Median seconds of `repeats` batch-1 calls of `runner` after `warmup` untimed ones."""
+    image = random_images(input_size, batch=1)
+    for _ in range(warmup):
+        runner(image)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        runner(image)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+

@@ -1,0 +1,167 @@
+"""Exports (keras, savedmodel, tflite, onnx; float16 / dynamic quantization) and their runners.
+
+One tiny randomly initialised `lite` SHM at 64x64 is saved once per module; every export is
+reloaded through `shm.backends.load_backend` and compared with that Keras model.
+"""
+
+import types
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import export as cli
+from models.shm import build_shm
+from shm import export
+from shm.backends import ModelFileError, backend_of, load_backend
+from shm.export import ExportCheckError, export_input_size, export_model, max_differences, random_images
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return build_shm("lite", input_size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def weights_path(model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "tiny_lite.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def keras_runner(weights_path):
+    return load_backend(weights_path)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files or directories an export left behind (their names start with a dot)."""
+    return [path.name for path in folder.iterdir() if path.name.startswith(".")]
+
+
+@pytest.mark.parametrize("format, name", [("keras", "m.keras"), ("savedmodel", "m_savedmodel"),
+                                          ("tflite", "m.tflite"), ("onnx", "m.onnx")])
+def test_float32_export_reloads_and_matches_keras(format, name, model, keras_runner, tmp_path):
+    report = export_model(model, format, tmp_path / name)
+    assert report.path.exists() and report.size_bytes > 0 and report.input_size == (SIZE, SIZE)
+    assert report.max_alpha_difference < 1e-3
+    assert leftovers(tmp_path) == []
+
+    runner = load_backend(report.path, num_threads=1)
+    assert runner.backend == format and runner.input_size == (SIZE, SIZE)
+    # Another batch size than the export check used: the batch dimension stays dynamic.
+    images = random_images((SIZE, SIZE), batch=3, seed=7)
+    outputs = runner(images)
+    assert outputs["alpha"].shape == (3, SIZE, SIZE, 1) and outputs["trimap"].shape == (3, SIZE, SIZE, 3)
+    differences = max_differences(keras_runner(images), runner(images))
+    assert differences["alpha"] < 1e-3 and differences["trimap"] < 1e-3
+
+
+@pytest.mark.parametrize("format, quantize", [("tflite", "float16"), ("tflite", "dynamic"),
+                                              ("onnx", "float16"), ("onnx", "dynamic")])
+def test_quantized_export_runs_and_reports_its_difference(format, quantize, model, weights_path, keras_runner,
+                                                          tmp_path):
+    report = export_model(model, format, tmp_path / f"m.{format}", quantize=quantize)
+    # float16 halves the weights, int8 quarters them (the graph adds a little).
+    assert report.size_bytes < 0.6 * weights_path.stat().st_size
+    runner = load_backend(report.path)
+    outputs = runner(random_images((SIZE, SIZE), batch=1))
+    assert np.all(np.isfinite(outputs["alpha"])) and 0 <= outputs["alpha"].min() <= outputs["alpha"].max() <= 1
+    # The reported difference is the one on the check's images, recomputed here.
+    images = random_images((SIZE, SIZE))
+    measured = max_differences(keras_runner(images), runner(images))
+    assert np.isclose(report.max_alpha_difference, measured["alpha"], rtol=1e-5, atol=1e-7)
+    assert 0 < report.max_alpha_difference < 0.5
+
+
+def test_failed_float32_check_writes_nothing(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "FLOAT32_TOLERANCE", 0.0)  # even an exact copy now fails
+    with pytest.raises(ExportCheckError, match="not written"):
+        export_model(model, "keras", tmp_path / "m.keras")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_and_wrong_weights_files(tmp_path):
+    with pytest.raises(ModelFileError, match="missing.keras: no such model file"):
+        export_model(tmp_path / "missing.keras", "onnx", tmp_path / "m.onnx")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_text("not a zip archive")
+    with pytest.raises(ModelFileError, match="corrupt.keras: cannot load as a Keras model"):
+        export_model(corrupt, "onnx", tmp_path / "m.onnx")
+    other = tmp_path / "classifier.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(other)
+    with pytest.raises(ModelFileError, match="classifier.keras: .* not Semantic Human Matting"):
+        export_model(other, "onnx", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_bad_arguments_are_refused_and_nothing_is_written(weights_path, tmp_path):
+    with pytest.raises(ValueError, match="unsupported export format 'coreml'"):
+        export_model(weights_path, "coreml", tmp_path / "m.mlmodel")
+    with pytest.raises(ValueError, match="keras exports cannot be quantized"):
+        export_model(weights_path, "keras", tmp_path / "m.keras", quantize="dynamic")
+    with pytest.raises(ValueError, match="needs the suffix .tflite"):
+        export_model(weights_path, "tflite", tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="is the input weights file"):
+        export_model(weights_path, "keras", weights_path)
+    with pytest.raises(ValueError, match="takes only 64x64 images, not 96x96"):
+        export_model(weights_path, "onnx", tmp_path / "m.onnx", input_size=(96, 96))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_input_size_defaults_and_checks():
+    dynamic_lite = types.SimpleNamespace(name="shm_lite", input_shape=(None, None, None, 3))
+    assert export_input_size(dynamic_lite) == (320, 320)
+    assert export_input_size(dynamic_lite, (256, 384)) == (256, 384)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        export_input_size(dynamic_lite, (320, 300))
+    unknown = types.SimpleNamespace(name="my_matting", input_shape=(None, None, None, 3))
+    with pytest.raises(ValueError, match="give the input size"):
+        export_input_size(unknown)
+
+
+def test_savedmodel_directory_is_replaced_only_if_it_is_one(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "keep.jpg").write_bytes(b"jpeg")
+    with pytest.raises(ValueError, match="photos: exists and is not a SavedModel directory"):
+        with export.atomic_directory(folder):
+            pass
+    assert (folder / "keep.jpg").read_bytes() == b"jpeg"
+
+    previous = tmp_path / "model"
+    previous.mkdir()
+    (previous / "saved_model.pb").write_bytes(b"old")
+    with export.atomic_directory(previous) as temporary:
+        (temporary / "saved_model.pb").write_bytes(b"new")
+    assert (previous / "saved_model.pb").read_bytes() == b"new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model", "photos"]
+
+
+def test_runner_checks_its_input(keras_runner, tmp_path):
+    with pytest.raises(ValueError, match="takes 64x64 images, got 32x32"):
+        keras_runner(np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match=r"expected images \(B, H, W, 3\)"):
+        keras_runner(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(ModelFileError, match="unknown model format"):
+        backend_of(tmp_path / "model.pt")
+    (tmp_path / "model.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelFileError, match="model.onnx: a model for the onnx backend, not the tflite one"):
+        load_backend(tmp_path / "model.onnx", "tflite")
+    with pytest.raises(ModelFileError, match="model.onnx: cannot load as an ONNX model"):
+        load_backend(tmp_path / "model.onnx")
+
+
+def test_cli_exports_with_benchmark_and_reports_errors_in_one_line(weights_path, tmp_path, capsys):
+    assert cli.main(["--weights", str(weights_path), "--format", "onnx", "--output", str(tmp_path / "m.onnx"),
+                     "--benchmark", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "max |alpha - Keras|" in out and "benchmark: onnx (float32) at 64x64, batch 1: median" in out
+    assert cli.main(["--weights", str(tmp_path / "nope.keras"), "--format", "onnx",
+                     "--output", str(tmp_path / "x.onnx")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'nope.keras'}: no such model file"]
