@@ -5,6 +5,7 @@ Examples:
     python inference.py --input photos/ --output out/ --background lime --save-trimap
     python inference.py --input clip.mp4 --output out/ --background beach.jpg
     python inference.py --camera 0 --weights weights/shm_lite.keras
+    python inference.py --input photos/ --output out/ --weights exports/shm_lite.onnx --threads 2
 
 Every photo NAME gives NAME_alpha.png (8-bit alpha, original size) and NAME_rgba.png (cut-out with
 estimated foreground colours); a video gives NAME_alpha.mp4 and NAME_composite.mp4. See
@@ -23,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter woul
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from shm.backends import BACKENDS  # light: no TensorFlow
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", metavar="PATH",
@@ -38,8 +41,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recursive", action="store_true", help="also matte the input folder's subfolders "
                         "(the output keeps the subfolders)")
     parser.add_argument("--weights", metavar="PATH", default=None,
-                        help="a whole SHM model saved as .keras (default: the preset's shipped weights, "
+                        help="a whole SHM model saved as .keras, or an export of export.py (.tflite, "
+                             ".onnx, SavedModel directory) (default: the preset's shipped weights, "
                              "weights/shm_lite.keras for lite)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="what runs the network; must match the --weights file's format, which it "
+                             "is inferred from when omitted (default: keras for .keras files and the "
+                             "preset's weights, tflite for .tflite, onnx for .onnx, savedmodel for a "
+                             "SavedModel directory). Exports have a fixed size: the photo is resized to "
+                             "it and --working-size is ignored")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads of the TFLite / ONNX runtime (default: every core); keras and "
+                             "savedmodel use TensorFlow's settings")
     parser.add_argument("--preset", default="lite",
                         help="model preset: its default weights and its working size, see models/presets.py "
                              "(default: lite)")
@@ -73,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs, ignored = [Job("astronaut", Path(args.output) / "astronaut", image=data.astronaut())], []
         elif args.input is not None:
             jobs, ignored = collect_jobs(args.input, args.output, recursive=args.recursive)
-        matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size)
+        matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size,
+                                    backend=args.backend, num_threads=args.threads)
         output_dir = check_output_dir(args.output) if args.camera is None else None
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -32,8 +33,10 @@ class ResizeLike(keras.layers.Layer):
 
     def call(self, inputs):
         source, reference = inputs
-        size = ops.shape(reference)[1:3]
-        return ops.image.resize(source, size, interpolation="bilinear")
+        # tf.image.resize, not keras.ops.image.resize: Keras 3.15 checks `size[0] <= 0` in Python,
+        # which fails when the size is only known at run time (graphs of dynamic H, W).
+        size = tf.shape(reference)[1:3]
+        return tf.cast(tf.image.resize(source, size, method="bilinear"), source.dtype)
 
     def compute_output_shape(self, input_shape):
         source, reference = input_shape

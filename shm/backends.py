@@ -33,7 +33,9 @@ _SUFFIXES = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
 
 
 class ModelFileError(ValueError):
-    """A model file that is missing, unreadable or not an SHM inference model; the message names it."""
+    """A model file that is missing, unreadable, of another format than the backend asked for, or
+    not an SHM inference model; the one-line message names it. `shm.export` and `shm.inference`
+    raise it too: every SHM model file is loaded and checked here."""
 
 
 class Runner(abc.ABC):
@@ -114,9 +116,14 @@ class KerasRunner(Runner):
         check_is_shm(model, model.name)
         self.model = model
         self.input_size = _fixed_size(*model.input_shape[1:3])
+        # One graph per input size (reduce_retracing=False: TF would otherwise relax to a graph of
+        # unknown H, W after a few sizes). A graph of unknown H, W does not trace in Keras 3.15
+        # (keras.ops.image.resize, in ResizeLike, checks its size with a Python `if`), and with
+        # ResizeLike made traceable it was slower: lite at 320x320 ~100-120 ms instead of ~80 ms.
         self._forward = tf.function(lambda images: model(images, training=False), reduce_retracing=False)
 
     def _run(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        # tf.function traces numpy arrays by shape and dtype, like tensors: one graph per size.
         return {name: tensor.numpy() for name, tensor in self._forward(images).items()}
 
 

@@ -4,9 +4,13 @@ The network runs at its working size; the alpha comes back to the photo's own re
 the Fast Guided Filter (`shm.upsampling`), and the cut-out gets estimated foreground colours
 (`shm.foreground`), so a 12 MP photo costs one small network pass plus a few full-size filters.
 
+The network is any format `shm.backends` runs (Keras, SavedModel, TFLite, ONNX); TFLite and
+ONNX need neither TensorFlow nor Keras.
+
 Example:
     from shm import Matter
     matter = Matter.from_preset("lite")                # weights/shm_lite.keras
+    matter = Matter.from_weights("exports/shm_lite.tflite")   # an export of export.py
     alpha = matter.predict(rgb_uint8)                  # float32 (H, W) in [0, 1]
     result = matter.matte(rgb_uint8, trimap=True)      # .alpha, .foreground, .trimap, .times
 """
@@ -20,17 +24,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
 import cv2
-import keras
 import numpy as np
-import tensorflow as tf
 from PIL import ImageColor
 from tqdm import tqdm
 
+from shm.backends import ModelFileError, Runner, load_backend
 from shm.batch import run_per_file
 from shm.foreground import composite, estimate_foreground
 from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, write_png_atomic
 from shm.upsampling import guided_upsample, resize
+
+if TYPE_CHECKING:
+    import keras
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -44,11 +52,6 @@ DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
 TRIMAP_GREY_LEVELS = np.array([0, 128, 255], np.uint8)
-
-
-def _weights_error(message: str) -> ValueError:
-    from models.weights import WeightsError  # `import shm` must not pull in the networks
-    return WeightsError(message)
 
 
 @dataclasses.dataclass
@@ -103,40 +106,23 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected uint8 or float pixels in [0, 1], got {image.dtype}")
 
 
-def _check_is_shm(model: keras.Model, name: str) -> None:
-    """A model the matter can drive: one RGB image in, a dict with `alpha` and `trimap` out."""
-    try:
-        outputs, input_shape = model.output, model.input_shape
-    except (AttributeError, ValueError):  # subclassed models without a graph have neither
-        outputs, input_shape = None, None
-    if not isinstance(outputs, dict) or not {"alpha", "trimap"} <= outputs.keys() \
-            or not isinstance(input_shape, tuple) or len(input_shape) != 4 or input_shape[-1] != 3:
-        raise _weights_error(f"{name}: a Keras model ({model.name}) but not Semantic Human Matting "
-                             "(expected images (batch, H, W, 3) in, a dict with 'alpha' and 'trimap' out)")
-
-
 class Matter:
     """Alpha mattes of people in photos: an SHM model plus full-resolution upsampling.
 
-    `model`: a `SemanticHumanMatting` (or any Keras model taking (B, H, W, 3) RGB [0, 1] and
-    returning a dict with `alpha` (B, H, W, 1) and `trimap` (B, H, W, 3)). A model with a fixed
-    input size runs at that size (the photo is stretched to it); a dynamic one runs at the photo
-    resized so its longer side is `working_size` (keeping the aspect ratio, each side a multiple
-    of 32). `guided_radius` / `guided_eps`: the guided filter that brings alpha back to the
-    photo's resolution (radius in working-size pixels; smaller eps follows the photo's edges
-    more closely).
+    `model`: a runner of any backend (`shm.backends.load_backend`), or a Keras model taking
+    (B, H, W, 3) RGB [0, 1] and returning a dict with `alpha` (B, H, W, 1) and `trimap`
+    (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (every
+    TFLite / ONNX / SavedModel export) runs at that size (the photo is stretched to it); a
+    dynamic one runs at the photo resized so its longer side is `working_size` (keeping the
+    aspect ratio, each side a multiple of 32). `guided_radius` / `guided_eps`: the guided filter
+    that brings alpha back to the photo's resolution (radius in network-size pixels; smaller eps
+    follows the photo's edges more closely).
     """
 
-    def __init__(self, model: keras.Model, working_size: int | None = None,
+    def __init__(self, model: "Runner | keras.Model", working_size: int | None = None,
                  guided_radius: int = 1, guided_eps: float = 1e-5):
-        _check_is_shm(model, model.name)
-        height, width = model.input_shape[1:3]
-        self.model = model
-        # One graph per network size (a handful in practice: sides are multiples of 32). Keras's
-        # predict_on_batch would relax to a graph of unknown size after a few sizes, which is
-        # slower and which not every layer supports (UpSampling2D "bilinear" in Keras 3.15).
-        self._forward = tf.function(lambda images: model(images, training=False), reduce_retracing=False)
-        self.fixed_size = (height, width) if height is not None and width is not None else None
+        self.runner = model if isinstance(model, Runner) else load_backend(model)
+        self.fixed_size = self.runner.input_size
         if working_size is None and self.fixed_size is None:
             from models.presets import PRESETS
             working_size = PRESETS["lite"]["working_size"]
@@ -148,39 +134,37 @@ class Matter:
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,
-                     **kwargs) -> "Matter":
-        """Load a whole SHM model saved as `.keras`; `WeightsError` naming the file if it is not one."""
+                     backend: str | None = None, num_threads: int | None = None, **kwargs) -> "Matter":
+        """Load an SHM model file of any format `shm.backends` runs: a whole model saved as
+        `.keras`, or an export (`.tflite`, `.onnx`, SavedModel directory). `backend`: one of
+        `shm.backends.BACKENDS`, by default the one the file's format needs; `num_threads`: the
+        TFLite / ONNX runtime's threads. `ModelFileError` naming the file if it cannot be used."""
         path = Path(path)
         if not path.exists():
-            raise _weights_error(f"{path}: no such weights file; {TRAINING_HINT}")
-        if path.suffix != ".keras" or not path.is_file():
-            raise _weights_error(f"{path}: not a .keras file; expected a whole SHM model saved with "
-                                 "model.save('NAME.keras')")
-        import models.shm  # noqa: F401  registers the custom layers and models for loading
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as error:  # Keras raises many types for a corrupt or foreign archive
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            raise _weights_error(f"{path}: cannot load as a Keras model ({reason})") from None
-        if not isinstance(model, keras.Model):
-            raise _weights_error(f"{path}: holds a {type(model).__name__}, not a Keras model")
-        _check_is_shm(model, str(path))
-        return cls(model, working_size=working_size, **kwargs)
+            raise ModelFileError(f"{path}: no such model file; {TRAINING_HINT}")
+        runner = load_backend(path, backend=backend, num_threads=num_threads)
+        return cls(runner, working_size=working_size, **kwargs)
 
     @classmethod
     def from_preset(cls, preset: str = "lite", weights: str | os.PathLike | None = None,
-                    working_size: int | None = None, **kwargs) -> "Matter":
-        """The preset's shipped weights (or `weights`) at the preset's working size (or `working_size`)."""
+                    working_size: int | None = None, backend: str | None = None,
+                    num_threads: int | None = None, **kwargs) -> "Matter":
+        """The preset's shipped weights (or `weights`) at the preset's working size (or
+        `working_size`); `backend` and `num_threads` as in `from_weights`."""
         from models.presets import PRESETS
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         settings = PRESETS[preset]
         if weights is None:
             if settings["default_weights"] is None:
-                raise _weights_error(f"preset {preset!r} ships no weights; {TRAINING_HINT}")
+                raise ModelFileError(f"preset {preset!r} ships no weights; {TRAINING_HINT}")
+            if backend not in (None, "keras"):
+                raise ValueError(f"the {backend} backend needs its model file (written by export.py) "
+                                 f"given as weights; preset {preset!r} ships only .keras weights")
             weights = Path(settings["default_weights"])
             weights = weights if weights.is_absolute() else PROJECT_ROOT / weights
-        return cls.from_weights(weights, working_size=working_size or settings["working_size"], **kwargs)
+        return cls.from_weights(weights, working_size=working_size or settings["working_size"],
+                                backend=backend, num_threads=num_threads, **kwargs)
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the network runs at for a photo of `height` x `width`."""
@@ -198,15 +182,15 @@ class Matter:
         start = time.perf_counter()
         small_height, small_width = self.network_size(height, width)
         small = resize(image, small_height, small_width).astype(np.float32) / 255.0
-        outputs = self._forward(tf.constant(small[None]))
-        alpha_low = np.asarray(outputs["alpha"])[0, ..., 0]
+        outputs = self.runner(small[None])
+        alpha_low = outputs["alpha"][0, ..., 0]
         times.network = time.perf_counter() - start
 
         start = time.perf_counter()
         alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps)
         classes = None
         if trimap:
-            probabilities = resize(np.asarray(outputs["trimap"])[0], height, width)
+            probabilities = resize(outputs["trimap"][0], height, width)
             classes = np.argmax(probabilities, axis=-1).astype(np.uint8)
         times.upsampling = time.perf_counter() - start
 

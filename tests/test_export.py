@@ -1,7 +1,8 @@
 """Exports (keras, savedmodel, tflite, onnx; float16 / dynamic quantization) and their runners.
 
-One tiny randomly initialised `lite` SHM at 64x64 is saved once per module; every export is
-reloaded through `shm.backends.load_backend` and compared with that Keras model.
+The tiny randomly initialised `lite` SHM (dynamic size) and its float32 exports at 64x64 come
+from `tiny_shm_exports` (built once, shared with test_inference.py); every export is reloaded
+through `shm.backends.load_backend` and compared with the Keras model.
 """
 
 import types
@@ -12,25 +13,22 @@ import numpy as np
 import pytest
 
 import export as cli
-from models.shm import build_shm
+import tiny_shm_exports
 from shm import export
 from shm.backends import ModelFileError, backend_of, load_backend
 from shm.export import ExportCheckError, export_input_size, export_model, max_differences, random_images
 
-SIZE = 64
+SIZE = tiny_shm_exports.EXPORT_SIZE
 
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    return build_shm("lite", input_size=SIZE)
+    return tiny_shm_exports.tiny_model()
 
 
 @pytest.fixture(scope="module")
-def weights_path(model, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "tiny_lite.keras"
-    model.save(path)
-    return path
+def weights_path() -> Path:
+    return tiny_shm_exports.weights_path()
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +41,23 @@ def leftovers(folder: Path) -> list[str]:
     return [path.name for path in folder.iterdir() if path.name.startswith(".")]
 
 
-@pytest.mark.parametrize("format, name", [("keras", "m.keras"), ("savedmodel", "m_savedmodel"),
-                                          ("tflite", "m.tflite"), ("onnx", "m.onnx")])
-def test_float32_export_reloads_and_matches_keras(format, name, model, keras_runner, tmp_path):
-    report = export_model(model, format, tmp_path / name)
-    assert report.path.exists() and report.size_bytes > 0 and report.input_size == (SIZE, SIZE)
-    assert report.max_alpha_difference < 1e-3
-    assert leftovers(tmp_path) == []
+@pytest.mark.parametrize("format", ["keras", "savedmodel", "tflite", "onnx"])
+def test_float32_export_reloads_and_matches_keras(format, keras_runner):
+    report = tiny_shm_exports.float32_export(format)
+    assert report.path.exists() and report.size_bytes > 0 and report.max_alpha_difference < 1e-3
+    assert leftovers(report.path.parent) == []
 
     runner = load_backend(report.path, num_threads=1)
-    assert runner.backend == format and runner.input_size == (SIZE, SIZE)
+    assert runner.backend == format
+    if format == "keras":  # keeps the dynamic size; checked at the preset's working size
+        assert runner.input_size is None and report.input_size == (320, 320)
+    else:
+        assert runner.input_size == report.input_size == (SIZE, SIZE)
     # Another batch size than the export check used: the batch dimension stays dynamic.
     images = random_images((SIZE, SIZE), batch=3, seed=7)
     outputs = runner(images)
     assert outputs["alpha"].shape == (3, SIZE, SIZE, 1) and outputs["trimap"].shape == (3, SIZE, SIZE, 3)
-    differences = max_differences(keras_runner(images), runner(images))
+    differences = max_differences(keras_runner(images), outputs)
     assert differences["alpha"] < 1e-3 and differences["trimap"] < 1e-3
 
 
@@ -65,7 +65,7 @@ def test_float32_export_reloads_and_matches_keras(format, name, model, keras_run
                                               ("onnx", "float16"), ("onnx", "dynamic")])
 def test_quantized_export_runs_and_reports_its_difference(format, quantize, model, weights_path, keras_runner,
                                                           tmp_path):
-    report = export_model(model, format, tmp_path / f"m.{format}", quantize=quantize)
+    report = export_model(model, format, tmp_path / f"m.{format}", quantize=quantize, input_size=(SIZE, SIZE))
     # float16 halves the weights, int8 quarters them (the graph adds a little).
     assert report.size_bytes < 0.6 * weights_path.stat().st_size
     runner = load_backend(report.path)
@@ -108,8 +108,6 @@ def test_bad_arguments_are_refused_and_nothing_is_written(weights_path, tmp_path
         export_model(weights_path, "tflite", tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="is the input weights file"):
         export_model(weights_path, "keras", weights_path)
-    with pytest.raises(ValueError, match="takes only 64x64 images, not 96x96"):
-        export_model(weights_path, "onnx", tmp_path / "m.onnx", input_size=(96, 96))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -119,6 +117,10 @@ def test_export_input_size_defaults_and_checks():
     assert export_input_size(dynamic_lite, (256, 384)) == (256, 384)
     with pytest.raises(ValueError, match="multiples of 32"):
         export_input_size(dynamic_lite, (320, 300))
+    fixed = types.SimpleNamespace(name="shm_lite", input_shape=(None, 64, 64, 3))
+    assert export_input_size(fixed) == (64, 64)
+    with pytest.raises(ValueError, match="takes only 64x64 images, not 96x96"):
+        export_input_size(fixed, (96, 96))
     unknown = types.SimpleNamespace(name="my_matting", input_shape=(None, None, None, 3))
     with pytest.raises(ValueError, match="give the input size"):
         export_input_size(unknown)
@@ -143,8 +145,9 @@ def test_savedmodel_directory_is_replaced_only_if_it_is_one(tmp_path):
 
 
 def test_runner_checks_its_input(keras_runner, tmp_path):
+    tflite_runner = load_backend(tiny_shm_exports.float32_export("tflite").path, num_threads=1)
     with pytest.raises(ValueError, match="takes 64x64 images, got 32x32"):
-        keras_runner(np.zeros((1, 32, 32, 3), np.float32))
+        tflite_runner(np.zeros((1, 32, 32, 3), np.float32))
     with pytest.raises(ValueError, match=r"expected images \(B, H, W, 3\)"):
         keras_runner(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(ModelFileError, match="unknown model format"):
@@ -158,7 +161,7 @@ def test_runner_checks_its_input(keras_runner, tmp_path):
 
 def test_cli_exports_with_benchmark_and_reports_errors_in_one_line(weights_path, tmp_path, capsys):
     assert cli.main(["--weights", str(weights_path), "--format", "onnx", "--output", str(tmp_path / "m.onnx"),
-                     "--benchmark", "--threads", "1"]) == 0
+                     "--input-size", str(SIZE), str(SIZE), "--benchmark", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "max |alpha - Keras|" in out and "benchmark: onnx (float32) at 64x64, batch 1: median" in out
     assert cli.main(["--weights", str(tmp_path / "nope.keras"), "--format", "onnx",

@@ -1,7 +1,9 @@
-"""Inference: the Matter API, weights errors, folders of good and bad files, video, CLI.
+"""Inference: the Matter API on every backend, model-file errors, folders of good and bad files,
+video, CLI.
 
-One tiny randomly initialised `lite` SHM (dynamic size, run at a 64 px working size) is built and
-saved once per module; its mattes are meaningless but have the real shapes and code paths.
+The tiny randomly initialised `lite` SHM (dynamic size, run at a 64 px working size) and its
+64x64 TFLite and ONNX exports come from `tiny_shm_exports` (built once, shared with
+test_export.py); its mattes are meaningless but have the real shapes and code paths.
 """
 
 import subprocess
@@ -15,26 +17,34 @@ import pytest
 from PIL import Image
 
 import inference as cli
-from models.shm import build_shm
-from models.weights import WeightsError
+import tiny_shm_exports
 from shm import inference
+from shm.backends import ModelFileError
 from shm.inference import (Job, Matter, OutputOptions, collect_jobs, matte_jobs, output_paths,
                            parse_background)
 from shm.io import read_alpha
 
 WORKING_SIZE = 64
+assert WORKING_SIZE == tiny_shm_exports.EXPORT_SIZE  # square photos then meet the same network input
+# Max |alpha| (and foreground) difference between an export's matte and the Keras one (8e-6
+# measured with tflite and onnx): the networks agree to ~1e-7, and the guided filter (eps 1e-5)
+# may amplify that up to ~1/(2 sqrt(eps)) = 160 times.
+EXPORT_ALPHA_TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def weights_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "tiny_lite.keras"
-    build_shm("lite", input_size=None).save(path)
-    return path
+def weights_path() -> Path:
+    return tiny_shm_exports.weights_path()
 
 
 @pytest.fixture(scope="module")
 def matter(weights_path) -> Matter:
     return Matter.from_weights(weights_path, working_size=WORKING_SIZE)
+
+
+@pytest.fixture(scope="module")
+def export_paths() -> dict[str, Path]:
+    return {format: tiny_shm_exports.float32_export(format).path for format in ("tflite", "onnx")}
 
 
 def random_photo(height, width, seed=0):
@@ -64,7 +74,7 @@ def test_matte_upsamples_the_network_alpha_and_trimap(matter):
     assert result.foreground.shape == (96, 160, 3)
     assert result.trimap.shape == (96, 160) and set(np.unique(result.trimap)) <= {0, 1, 2}
     small = cv2.resize(photo, (64, 32), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    outputs = matter.model.predict_on_batch(small[None])
+    outputs = matter.runner(small[None])
     network_alpha = cv2.resize(outputs["alpha"][0, ..., 0], (160, 96))
     assert np.abs(result.alpha - network_alpha).mean() < 0.05
     network_trimap = cv2.resize(outputs["trimap"][0], (160, 96)).argmax(-1)
@@ -75,7 +85,7 @@ def test_matte_upsamples_the_network_alpha_and_trimap(matter):
 
 def test_network_size_keeps_aspect_ratio_in_multiples_of_32(matter):
     assert matter.network_size(600, 800) == (64, 64)  # 48 rounds up to 64
-    big = Matter(matter.model, working_size=320)
+    big = Matter(matter.runner, working_size=320)
     assert big.network_size(600, 800) == (256, 320)
     assert big.network_size(3000, 4000) == (256, 320)
     assert big.network_size(4000, 3000) == (320, 256)
@@ -83,16 +93,26 @@ def test_network_size_keeps_aspect_ratio_in_multiples_of_32(matter):
     assert big.network_size(10, 4000) == (32, 320)
 
 
-def test_a_fixed_size_model_runs_at_its_size():
-    fixed = Matter(build_shm("lite", input_size=64))
-    assert fixed.network_size(600, 800) == (64, 64)
-    assert fixed.predict(random_photo(30, 70)).shape == (30, 70)
+@pytest.mark.parametrize("format", ["tflite", "onnx"])
+def test_exports_give_the_keras_mattes(format, matter, export_paths):
+    exported = Matter.from_weights(export_paths[format], num_threads=1)
+    assert exported.runner.backend == format and exported.fixed_size == (WORKING_SIZE, WORKING_SIZE)
+    # A square photo: the Keras model's working size gives the export's fixed 64x64 input.
+    photo = random_photo(90, 90, seed=5)
+    expected, actual = matter.matte(photo, trimap=True), exported.matte(photo, trimap=True)
+    np.testing.assert_allclose(actual.alpha, expected.alpha, rtol=0, atol=EXPORT_ALPHA_TOLERANCE)
+    np.testing.assert_allclose(actual.foreground, expected.foreground, rtol=0, atol=EXPORT_ALPHA_TOLERANCE)
+    assert (actual.trimap == expected.trimap).mean() > 0.999
+    # A fixed-size model runs at its size whatever the photo's; alpha comes back at the photo's.
+    assert exported.network_size(600, 800) == (WORKING_SIZE, WORKING_SIZE)
+    alpha = exported.predict(random_photo(30, 70))
+    assert alpha.shape == (30, 70) and 0 <= alpha.min() <= alpha.max() <= 1
 
 
 # --- weights ------------------------------------------------------------------------------------
 
 def test_missing_weights_say_how_to_train(tmp_path):
-    with pytest.raises(WeightsError) as caught:
+    with pytest.raises(ModelFileError) as caught:
         Matter.from_weights(tmp_path / "shm_lite.keras")
     message = str(caught.value)
     assert "shm_lite.keras" in message and "python pretrain_tnet.py train_tnet" in message
@@ -101,7 +121,7 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
 def test_preset_default_weights_resolve_in_the_project(tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
-    with pytest.raises(WeightsError, match=str(tmp_path / "weights" / "shm_lite.keras")):
+    with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.keras")):
         Matter.from_preset("lite")
     with pytest.raises(ValueError, match="unknown preset"):
         Matter.from_preset("nope")
@@ -116,13 +136,15 @@ def wrong_weights(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     (tmp_path / "folder.keras").mkdir()
-    return [(corrupt, "cannot load"), (other, "not Semantic Human Matting"), (text, "not a .keras"),
-            (tmp_path / "folder.keras", "not a .keras")]
+    fake_tflite = tmp_path / "fake.tflite"
+    fake_tflite.write_bytes(b"TFL3 but not really")
+    return [(corrupt, "cannot load"), (other, "not Semantic Human Matting"), (text, "unknown model format"),
+            (tmp_path / "folder.keras", "not a SavedModel"), (fake_tflite, "cannot load as a TFLite model")]
 
 
 def test_weights_of_another_kind_give_one_line_naming_the_file(tmp_path):
     for path, reason in wrong_weights(tmp_path):
-        with pytest.raises(WeightsError) as caught:
+        with pytest.raises(ModelFileError) as caught:
             Matter.from_weights(path)
         message = str(caught.value)
         assert str(path) in message and reason in message and "\n" not in message
@@ -287,6 +309,34 @@ def test_cli_wrong_or_missing_weights_exit_non_zero(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
     status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out"], capsys)
     assert status == 2 and "python pretrain_tnet.py train_tnet" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_backends_give_the_same_alpha(tmp_path, weights_path, export_paths, capsys):
+    Image.fromarray(random_photo(90, 90, seed=6)).save(tmp_path / "a.png")
+    runs = {"keras": ["--weights", weights_path, "--working-size", WORKING_SIZE],
+            "tflite": ["--weights", export_paths["tflite"], "--backend", "tflite", "--threads", 1],
+            "onnx": ["--weights", export_paths["onnx"]]}  # backend inferred from the suffix
+    alphas = {}
+    for name, args in runs.items():
+        status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / name, *args], capsys)
+        assert status == 0, text
+        alphas[name] = np.asarray(Image.open(tmp_path / name / "a_alpha.png"), np.int16)
+    assert np.abs(alphas["tflite"] - alphas["keras"]).max() <= 1  # 8-bit rounding of ~1e-5 apart
+    assert np.abs(alphas["onnx"] - alphas["keras"]).max() <= 1
+
+
+def test_cli_backend_of_another_format_names_the_file(tmp_path, weights_path, export_paths, capsys):
+    Image.fromarray(random_photo(10, 10)).save(tmp_path / "a.png")
+    for backend, path, kind in [("tflite", export_paths["onnx"], "onnx"), ("onnx", weights_path, "keras"),
+                                ("keras", export_paths["tflite"], "tflite")]:
+        status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out",
+                                "--backend", backend, "--weights", path], capsys)
+        assert status == 2 and len(text.strip().splitlines()) == 1
+        assert text.startswith(f"error: {path}: a model for the {kind} backend, not the {backend} one")
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--backend", "onnx"],
+                           capsys)
+    assert status == 2 and "the onnx backend needs its model file" in text
     assert not (tmp_path / "out").exists()
 
 
