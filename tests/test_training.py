@@ -1,0 +1,141 @@
+"""The training engine with tiny stand-in networks: logs, checkpoints, resume, NaN guard, learning."""
+
+import csv
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from shm import metrics
+from shm.training import (CheckpointError, FitSettings, StageTrainer, TrainingDiverged, cosine_learning_rate,
+                          fit_stage)
+from shm.training import checkpoints
+from shm.training.engine import per_image_mse, per_image_sad, trimap_accuracy
+from training_helpers import dataset, disc_batches, tiny_mnet, tiny_shm, tiny_tnet
+
+
+def _settings(out_dir, epochs, **kwargs):
+    return FitSettings(out_dir=out_dir, epochs=epochs, learning_rate=1e-2, tensorboard=False, verbose=0, **kwargs)
+
+
+def _fit_mnet(out_dir, epochs, arrays=None, callbacks=(), **kwargs):
+    keras.utils.set_random_seed(1)
+    arrays = disc_batches() if arrays is None else arrays
+    return fit_stage(lambda: StageTrainer(tiny_mnet(), "mnet"), dataset(arrays), dataset(arrays),
+                     _settings(out_dir, epochs, **kwargs), extra_callbacks=callbacks)
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    """Stands for a crash: stops the process's training at the start of an epoch (0-based)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_in_graph_quality_metrics_equal_the_numpy_ones():
+    rng = np.random.default_rng(0)
+    pred, true = rng.random((3, 5, 7, 1), np.float32), rng.random((3, 5, 7, 1), np.float32)
+    np.testing.assert_allclose(per_image_sad(pred, true), metrics.sad_whole(pred, true), rtol=1e-5)
+    np.testing.assert_allclose(per_image_mse(pred, true), metrics.mse_whole(pred, true), rtol=1e-5)
+    probs = np.array([[[[0.6, 0.3, 0.1], [0.1, 0.3, 0.6]]]], np.float32)
+    truth = np.array([[[[1, 0, 0], [0, 1, 0]]]], np.float32)
+    np.testing.assert_allclose(trimap_accuracy(probs, truth), [0.5])
+
+
+def test_cosine_schedule_runs_from_the_rate_to_its_final_fraction():
+    assert cosine_learning_rate(0, 1e-3, 10) == pytest.approx(1e-3)
+    assert cosine_learning_rate(5, 1e-3, 10, final_fraction=0.0) == pytest.approx(0.5e-3)
+    assert cosine_learning_rate(10, 1e-3, 10, final_fraction=0.01) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("stage, network, parts", [
+    ("tnet", tiny_tnet, {"trimap_loss", "trimap_accuracy"}),
+    ("shm", tiny_shm, {"alpha_loss", "comp_loss", "trimap_loss", "sad", "mse"}),
+])
+def test_each_stage_logs_its_loss_parts_and_writes_its_files(tmp_path, stage, network, parts):
+    arrays = disc_batches()
+    keys = ("image", "trimap") if stage == "tnet" else None
+    fit_stage(lambda: StageTrainer(network(), stage), dataset(arrays, keys=keys), dataset(arrays, keys=keys),
+              _settings(tmp_path, 2))
+    rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert parts | {f"val_{name}" for name in parts} | {"loss", "val_loss", "learning_rate"} <= set(rows[0])
+    for name in (checkpoints.BEST_WEIGHTS, checkpoints.LAST_WEIGHTS, checkpoints.RESUME_STATE, checkpoints.CURVES_PNG):
+        assert (tmp_path / name).stat().st_size > 0
+    state = json.loads((tmp_path / checkpoints.STATE_JSON).read_text())
+    monitored = "val_loss" if stage == "tnet" else "val_sad"
+    assert state["completed_epochs"] == 2 and state["monitor"] == monitored
+    assert state["best_score"] == pytest.approx(min(float(row[monitored]) for row in rows))
+    assert not list(tmp_path.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_last_weights_load_into_a_fresh_network(tmp_path):
+    trainer = _fit_mnet(tmp_path, 1)
+    fresh = tiny_mnet()
+    checkpoints.load_weights_checked(fresh, tmp_path / checkpoints.LAST_WEIGHTS, "M-Net weights")
+    for loaded, trained in zip(fresh.weights, trainer.network.weights):
+        np.testing.assert_array_equal(loaded.numpy(), trained.numpy())
+
+
+def test_resuming_equals_training_straight_through(tmp_path):
+    straight = _fit_mnet(tmp_path / "straight", 3)
+    with pytest.raises(KeyboardInterrupt):
+        _fit_mnet(tmp_path / "split", 3, callbacks=[InterruptAtEpoch(2)])
+    resumed = _fit_mnet(tmp_path / "split", 3, resume=True)
+    assert int(resumed.completed_epochs.numpy()) == 3
+    # Equal only if the optimiser's moments and step count were restored with the weights.
+    for a, b in zip(straight.network.weights, resumed.network.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    rows = list(csv.DictReader(open(tmp_path / "split" / checkpoints.LOG_CSV)))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+
+
+def test_a_second_run_in_the_same_folder_is_refused_without_resume(tmp_path):
+    _fit_mnet(tmp_path, 1)
+    before = (tmp_path / checkpoints.RESUME_STATE).read_bytes()
+    with pytest.raises(CheckpointError, match="--resume"):
+        _fit_mnet(tmp_path, 2)
+    assert (tmp_path / checkpoints.RESUME_STATE).read_bytes() == before
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    _fit_mnet(tmp_path, 1)
+    kept = {name: (tmp_path / name).read_bytes() for name in (checkpoints.RESUME_STATE, checkpoints.BEST_WEIGHTS)}
+    poisoned = disc_batches()
+    poisoned["alpha"][5] = np.nan  # the second batch
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, batch 2.*after epoch 1\) is kept"):
+        _fit_mnet(tmp_path, 3, arrays=poisoned, resume=True)
+    for name, content in kept.items():
+        assert (tmp_path / name).read_bytes() == content
+    rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
+    assert len(rows) == 1 and all(math.isfinite(float(v)) for v in rows[0].values())
+
+
+def test_weights_of_another_network_are_a_clear_error(tmp_path):
+    _fit_mnet(tmp_path, 1)
+    with pytest.raises(CheckpointError, match=r"best.weights.h5: does not fit 'tiny_tnet'"):
+        checkpoints.load_weights_checked(tiny_tnet(), tmp_path / checkpoints.BEST_WEIGHTS, "T-Net weights")
+    with pytest.raises(CheckpointError, match="missing.weights.h5: no such file"):
+        checkpoints.load_weights_checked(tiny_tnet(), tmp_path / "missing.weights.h5", "T-Net weights")
+    (tmp_path / "broken.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(CheckpointError, match="broken.weights.h5: does not fit"):
+        checkpoints.load_weights_checked(tiny_mnet(), tmp_path / "broken.weights.h5", "M-Net weights")
+
+
+def test_the_light_shm_learns_synthetic_discs():
+    from models.shm import build_shm
+
+    keras.utils.set_random_seed(0)
+    trainer = StageTrainer(build_shm("lite"), "shm")  # the lite preset builds without ImageNet weights
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = trainer.fit(dataset(disc_batches(8, 64)).repeat(), steps_per_epoch=1, epochs=16, verbose=0,
+                          shuffle=False)
+    losses = history.history["loss"]  # one step per epoch: the loss of each step
+    assert np.mean(losses[-4:]) < 0.5 * losses[0], losses

@@ -1,0 +1,128 @@
+"""The three stage scripts end to end on a tiny synthetic data folder (lite preset, 32-64 px)."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import combined_model
+import pretrain_mnet
+import pretrain_tnet
+from shm.training import checkpoints
+from training_helpers import write_disc_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_disc_folder(tmp_path_factory.mktemp("discs"), n=8, size=64)
+
+
+@pytest.fixture(scope="module")
+def tnet_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tnet")
+    status = pretrain_tnet.main(["train_tnet", "--data-dir", str(data_dir), "--out-dir", str(out), "--input-size", "32",
+                                 "--epochs", "1", "--imagenet-weights", "none", "--val-fraction", "0"])
+    assert status == 0
+    return out
+
+
+@pytest.mark.parametrize("script, args", [(pretrain_tnet, ["train_tnet"]), (pretrain_tnet, ["predict"]),
+                                          (pretrain_mnet, []), (combined_model, [])])
+def test_help_explains_every_flag_with_an_example(script, args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script.parse_args(args + ["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "python " in text  # an example command
+    flags = ("--input", "--output", "--weights") if args == ["predict"] else \
+        ("--data-dir", "--resume", "--strategy", "--mixed-precision", "--val-fraction", "(default: 4)")
+    for flag in flags:
+        assert flag in text
+
+
+def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_dir, tmp_path):
+    weights = tnet_run / checkpoints.BEST_WEIGHTS
+    before = weights.read_bytes()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("0.png", "1.png"):
+        (photos / name).write_bytes((data_dir / "image" / name).read_bytes())
+    (photos / "broken.png").write_bytes(b"not a png")
+    status = pretrain_tnet.main(["predict", "--input", str(photos), "--output", str(tmp_path / "trimaps"),
+                                 "--weights", str(weights), "--input-size", "32"])
+    assert status == 1  # the broken photo, reported; the others written
+    assert sorted(p.name for p in (tmp_path / "trimaps").iterdir()) == ["0.png", "1.png"]
+    trimap = np.asarray(Image.open(tmp_path / "trimaps" / "0.png"))
+    assert trimap.shape == (64, 64) and set(np.unique(trimap)) <= {0, 128, 255}
+    assert weights.read_bytes() == before
+
+
+def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
+    out = tmp_path / "mnet"
+    command = [sys.executable, "pretrain_mnet.py", "--data-dir", str(data_dir), "--out-dir", str(out),
+               "--input-size", "32", "--crop-sizes", "32", "--epochs", "3", "--steps-per-epoch", "40",
+               "--val-fraction", "0.25"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / checkpoints.STATE_JSON).exists():  # epoch 1 saved: epoch 2 is under way
+            assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert json.loads((out / checkpoints.STATE_JSON).read_text())["completed_epochs"] == 1
+    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming after epoch 1" in resumed.stdout
+    rows = list(csv.DictReader(open(out / checkpoints.LOG_CSV)))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert json.loads((out / checkpoints.STATE_JSON).read_text())["completed_epochs"] == 3
+
+
+def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(tnet_run, data_dir, tmp_path, capsys):
+    mnet_out = tmp_path / "mnet"
+    assert pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(mnet_out), "--input-size", "32",
+                               "--crop-sizes", "32", "--epochs", "1", "--steps-per-epoch", "1",
+                               "--val-fraction", "0"]) == 0
+    common = ["--data-dir", str(data_dir), "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
+              "--val-fraction", "0.25"]
+    tnet_weights, mnet_weights = str(tnet_run / checkpoints.BEST_WEIGHTS), str(mnet_out / checkpoints.BEST_WEIGHTS)
+
+    capsys.readouterr()
+    swapped = combined_model.main(common + ["--out-dir", str(tmp_path / "bad"), "--tnet-weights", mnet_weights,
+                                            "--mnet-weights", tnet_weights])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert swapped == 1 and len(error) == 1
+    assert error[0].startswith(f"error: {mnet_weights}: does not fit") and "T-Net weights" in error[0]
+
+    out = tmp_path / "shm"
+    assert combined_model.main(common + ["--out-dir", str(out), "--tnet-weights", tnet_weights,
+                                         "--mnet-weights", mnet_weights]) == 0
+    row = next(csv.DictReader(open(out / checkpoints.LOG_CSV)))
+    assert {"alpha_loss", "comp_loss", "trimap_loss", "val_sad", "val_mse"} <= set(row)
+
+
+def test_the_validation_split_is_seeded_and_disjoint(data_dir):
+    from shm.training.stages import TrainOptions, split_samples
+
+    def names(fraction, seed=0):
+        train, val = split_samples(TrainOptions(data_dir=data_dir, out_dir=data_dir, val_fraction=fraction, seed=seed))
+        return [s.name for s in train], val and [s.name for s in val]
+
+    train, val = names(0.25)
+    assert len(val) == 2 and len(train) == 6 and not set(train) & set(val)
+    assert names(0.25) == (train, val) and names(0.25, seed=1) != (train, val)
+    assert names(0.0)[1] is None and len(names(0.01)[1]) == 1
+    with pytest.raises(ValueError, match="--val-fraction"):
+        names(1.0)
