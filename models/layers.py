@@ -8,6 +8,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+# Momentum of the moving BatchNorm statistics in our networks (PSPNet-50 keeps its own 0.95).
+# torchvision's momentum 0.1 is Keras' 0.9. Keras' default 0.99 lags too far behind on short CPU
+# trainings: after a few hundred steps the moving variances still held their initial 1.0, and the
+# light T-Net in inference mode predicted one class everywhere while training mode was right.
+BN_MOMENTUM = 0.9
+
 
 @keras.saving.register_keras_serializable(package="shm")
 class Normalize(keras.layers.Layer):

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import keras
 
-from models.layers import Normalize, ResizeLike
+from models.layers import BN_MOMENTUM, Normalize, ResizeLike
 from models.mobilenetv2 import InputSize, MobileNetV2, spatial_shape
 from models.weights import load_mobilenetv2_imagenet
 
@@ -25,10 +25,10 @@ N_CLASSES = 3
 def _separable_conv_bn_relu(x, filters: int, name: str):
     """Depthwise 3x3 + pointwise 1x1, each with BN + ReLU: ~8x cheaper than a dense 3x3 at these widths."""
     x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(x)
     x = keras.layers.ReLU(name=f"{name}_dw_relu")(x)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_pw_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_pw_bn")(x)
     return keras.layers.ReLU(name=f"{name}_pw_relu")(x)
 
 

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from models.layers import Normalize
+from models.layers import BN_MOMENTUM, Normalize
 
 # Caffe's VGG16 / HED means on the 0..255 scale, in RGB order (HED lists them as BGR 104.0, 116.7, 122.7).
 HED_RGB_MEAN = (122.67892, 116.66877, 104.00699)
@@ -77,7 +77,7 @@ class MaxUnpool(keras.layers.Layer):
 
 def _conv_bn_relu(x, filters: int, kernel_size: int, name: str, use_bias: bool):
     x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

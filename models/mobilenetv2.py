@@ -17,6 +17,8 @@ import dataclasses
 
 import keras
 
+from models.layers import BN_MOMENTUM
+
 # torchvision's inverted-residual table: (expansion t, output channels c, repeats n, first stride s).
 INVERTED_RESIDUAL_SETTINGS = (
     (1, 16, 1, 1),
@@ -87,7 +89,7 @@ def _conv_bn_relu6(x, filters: int, kernel_size: int, stride: int, name: str):
     conv = keras.layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=False,
                                name=f"{name}_conv")
     x = _padded_conv(x, conv, stride, name)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.ReLU(max_value=6.0, name=f"{name}_relu")(x)
 
 
@@ -100,10 +102,10 @@ def _inverted_residual(x, spec: BlockSpec):
     depthwise = keras.layers.DepthwiseConv2D(3, strides=spec.stride, padding=padding, use_bias=False,
                                              name=f"{name}_dwconv")
     x = _padded_conv(x, depthwise, spec.stride, name)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
     x = keras.layers.ReLU(max_value=6.0, name=f"{name}_dw_relu")(x)
     x = keras.layers.Conv2D(spec.out_channels, 1, use_bias=False, name=f"{name}_project_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
     if spec.residual:
         x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return x

@@ -76,3 +76,18 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
 def test_bad_configuration_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_light_tnet(**{"backbone_weights": None, **kwargs})
+
+
+
+
+def test_batch_norm_statistics_follow_training_quickly():
+    """Keras' default momentum 0.99 left the moving variances near their initial 1.0 after ~300
+    steps, and the T-Net then predicted one class everywhere in inference mode (docs/light_tnet.md)."""
+    from models.layers import BN_MOMENTUM
+    from models.mnet import build_mnet
+
+    networks = (build_light_tnet(64, backbone_weights=None), build_mnet(64))
+    momenta = {layer.momentum for network in networks
+               for layer in network._flatten_layers(include_self=False, recursive=True)
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {BN_MOMENTUM} and BN_MOMENTUM <= 0.9
