@@ -26,7 +26,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # Defaults are spelled out in each help text: ArgumentDefaultsHelpFormatter would add "(default: None)".
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", required=True, metavar="FILE",
-                        help="the whole SHM model to export, a .keras file (never modified)")
+                        help="the whole SHM model to export, a .keras file, or with --preset a "
+                             "combined_model.py checkpoint (*.weights.h5); never modified")
+    parser.add_argument("--preset", default=None,
+                        help="the preset whose model a *.weights.h5 checkpoint belongs to, e.g. lite "
+                             "(default: none; not needed for .keras files)")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="keras: an inference-only .keras copy (no optimizer state, the model's own "
                              "input size); savedmodel: a TensorFlow SavedModel directory; tflite: a "
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", flush=True)
     try:
-        report = export_model(args.weights, args.format, args.output, quantize=args.quantize,
+        report = export_model(args.weights, args.format, args.output, quantize=args.quantize, preset=args.preset,
                               input_size=args.input_size, num_threads=args.threads)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

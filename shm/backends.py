@@ -84,11 +84,24 @@ def check_is_shm(model: "keras.Model", name: str) -> None:
                              "(expected images (batch, H, W, 3) in, a dict with 'alpha' and 'trimap' out)")
 
 
-def load_shm_model(path: str | os.PathLike) -> "keras.Model":
-    """A whole SHM model saved as `.keras`; `ModelFileError` naming the file if it is not one."""
+def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras.Model":
+    """A whole SHM model saved as `.keras`; `ModelFileError` naming the file if it is not one.
+
+    With `preset`, `path` may instead be a training checkpoint (`combined_model.py`'s
+    `best.weights.h5`): the preset's model is built and the weights loaded into it.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
+    if preset is not None and path.name.endswith(".weights.h5"):
+        from models import build_shm
+
+        model = build_shm(preset)
+        try:
+            model.load_weights(path)
+        except Exception as error:  # Keras raises many types for a file of another model
+            raise ModelFileError(f"{path}: not weights of the {preset} SHM model ({_first_line(error)})") from None
+        return model
     if path.suffix != ".keras" or not path.is_file():
         raise ModelFileError(f"{path}: not a .keras file; expected a whole SHM model saved with "
                              "model.save('NAME.keras')")

@@ -212,9 +212,9 @@ def _check_arguments(weights: Path | None, format: str, output: Path, quantize: 
 
 def export_model(weights: "str | os.PathLike | keras.Model", format: str, output: str | os.PathLike,
                  quantize: str | None = None, input_size: tuple[int, int] | None = None,
-                 num_threads: int | None = None) -> ExportReport:
-    """Export the SHM model in `weights` (a `.keras` file or a loaded model) as `format` (one of
-    FORMATS) to `output`.
+                 num_threads: int | None = None, preset: str | None = None) -> ExportReport:
+    """Export the SHM model in `weights` (a `.keras` file or a loaded model; with `preset`, also a
+    `combined_model.py` checkpoint `*.weights.h5`) as `format` (one of FORMATS) to `output`.
 
     `quantize`: None (float32), "float16" or "dynamic" (int8 weights), for tflite and onnx.
     `input_size`: (H, W) of savedmodel / tflite / onnx graphs (default: `export_input_size`);
@@ -232,7 +232,7 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
         check_is_shm(weights, weights.name)
         model = weights
     else:
-        model = load_shm_model(weights_path)
+        model = load_shm_model(weights_path, preset=preset)
     size = export_input_size(model, input_size)
     images = random_images(size)
     # One eager call: tracing a graph for a single reference batch would cost more than it saves.

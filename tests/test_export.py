@@ -168,3 +168,17 @@ def test_cli_exports_with_benchmark_and_reports_errors_in_one_line(weights_path,
                      "--output", str(tmp_path / "x.onnx")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {tmp_path / 'nope.keras'}: no such model file"]
+
+
+def test_training_checkpoint_exports_with_its_preset(model, tmp_path):
+    checkpoint = tmp_path / "best.weights.h5"
+    model.save_weights(checkpoint)
+    report = export_model(checkpoint, "keras", tmp_path / "shm.keras", preset="lite")
+    assert report.max_alpha_difference < 1e-6
+    reloaded = load_backend(tmp_path / "shm.keras")
+    images = random_images((64, 64))
+    np.testing.assert_allclose(reloaded(images)["alpha"], model(images, training=False)["alpha"], atol=1e-6)
+
+    model.tnet.save_weights(tmp_path / "tnet.weights.h5")
+    with pytest.raises(ModelFileError, match="tnet.weights.h5: not weights of the lite SHM model"):
+        export_model(tmp_path / "tnet.weights.h5", "keras", tmp_path / "other.keras", preset="lite")
