@@ -42,7 +42,8 @@ class ResizeLike(keras.layers.Layer):
         # tf.image.resize, not keras.ops.image.resize: Keras 3.15 checks `size[0] <= 0` in Python,
         # which fails when the size is only known at run time (graphs of dynamic H, W).
         size = tf.shape(reference)[1:3]
-        return tf.cast(tf.image.resize(source, size, method="bilinear"), source.dtype)
+        resized = tf.image.resize(source, size, method="bilinear")  # float32 whatever the input
+        return resized if resized.dtype == source.dtype else tf.cast(resized, source.dtype)
 
     def compute_output_shape(self, input_shape):
         source, reference = input_shape

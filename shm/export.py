@@ -179,13 +179,34 @@ def _write_onnx(model, path: Path, input_size: tuple[int, int], quantize: str | 
     if quantize == "float16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
         # keep_io_types: callers still pass and get float32 arrays; casts sit at the edges.
-        onnx.save(convert_float_to_float16(proto, keep_io_types=True), str(path))
+        onnx.save(convert_float_to_float16(_omit_empty_resize_inputs(proto), keep_io_types=True), str(path))
         return
     from onnxruntime.quantization import QuantType, quantize_dynamic
     with tempfile.TemporaryDirectory() as scratch:
         float_path = Path(scratch) / "float32.onnx"
         onnx.save(proto, str(float_path))
         quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QUInt8)
+
+
+def _omit_empty_resize_inputs(proto):
+    """Give Resize nodes an omitted ("") roi / scales instead of tf2onnx's shared empty constant.
+
+    The float16 converter keeps Resize in float32 and so puts a Cast in front of that constant, once
+    per Resize, all with the same name (onnxruntime: "two nodes with same node name"), and a cast
+    constant no longer counts as empty for Resize's shape inference. Omitted inputs mean the same.
+    """
+    from onnx import numpy_helper
+
+    empty = {init.name for init in proto.graph.initializer if numpy_helper.to_array(init).size == 0}
+    empty |= {node.output[0] for node in proto.graph.node if node.op_type == "Constant"
+              and any(attr.name == "value" and np.asarray(numpy_helper.to_array(attr.t)).size == 0
+                      for attr in node.attribute)}
+    for node in proto.graph.node:
+        if node.op_type == "Resize":
+            for index in (1, 2):  # roi, scales
+                if index < len(node.input) and node.input[index] in empty:
+                    node.input[index] = ""
+    return proto
 
 
 def random_images(input_size: tuple[int, int], batch: int = CHECK_BATCH, seed: int = 0) -> np.ndarray:
