@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,7 +110,11 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
 
     import models.shm  # noqa: F401  registers the custom layers and models for loading
     try:
-        model = keras.saving.load_model(path, compile=False)
+        with warnings.catch_warnings():
+            # Keras 3.15 warns for every nested functional model's `_operations_by_depth` dict, which
+            # holds no weights (tests/test_shm.py and test_export.py prove exact round trips).
+            warnings.filterwarnings("ignore", message="Skipping nested container", category=UserWarning)
+            model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt or foreign archive
         raise ModelFileError(f"{path}: cannot load as a Keras model ({_first_line(error)})") from None
     if not isinstance(model, keras.Model):
