@@ -159,13 +159,18 @@ class SavedModelRunner(Runner):
             raise ModelFileError(f"{path}: cannot load as a SavedModel with a {SIGNATURE_NAME!r} "
                                  f"signature ({_first_line(error)})") from None
         _, keyword_specs = self._function.structured_input_signature
-        if list(keyword_specs) != [INPUT_NAME] or not set(OUTPUT_NAMES) <= set(self._function.structured_outputs):
-            raise ModelFileError(f"{path}: a SavedModel but not an SHM export (expected input {INPUT_NAME!r}, "
-                                 f"outputs {OUTPUT_NAMES})")
+        _check_export_names(path, "a SavedModel", keyword_specs, self._function.structured_outputs)
         self.input_size = _fixed_size(*keyword_specs[INPUT_NAME].shape[1:3])
 
     def _run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return {name: tensor.numpy() for name, tensor in self._function(**{INPUT_NAME: images}).items()}
+
+
+def _check_export_names(path, kind: str, input_names, output_names) -> None:
+    """An exported file must take exactly the image input and give at least alpha and trimap."""
+    if list(input_names) != [INPUT_NAME] or not set(OUTPUT_NAMES) <= set(output_names):
+        raise ModelFileError(f"{path}: {kind} but not an SHM export (expected input {INPUT_NAME!r}, "
+                             f"outputs {OUTPUT_NAMES})")
 
 
 class TFLiteRunner(Runner):
@@ -186,9 +191,7 @@ class TFLiteRunner(Runner):
             raise ModelFileError(f"{path}: cannot load as a TFLite model with a {SIGNATURE_NAME!r} "
                                  f"signature ({_first_line(error)})") from None
         details = self._signature.get_input_details()
-        if list(details) != [INPUT_NAME] or not set(OUTPUT_NAMES) <= set(self._signature.get_output_details()):
-            raise ModelFileError(f"{path}: a TFLite model but not an SHM export (expected input {INPUT_NAME!r}, "
-                                 f"outputs {OUTPUT_NAMES})")
+        _check_export_names(path, "a TFLite model", details, self._signature.get_output_details())
         self._interpreter = interpreter  # the signature runner needs it alive
         self.input_size = _fixed_size(*details[INPUT_NAME]["shape_signature"][1:3])
 
@@ -215,10 +218,8 @@ class OnnxRunner(Runner):
         except Exception as error:  # onnxruntime raises its own exception types for foreign files
             raise ModelFileError(f"{path}: cannot load as an ONNX model ({_first_line(error)})") from None
         inputs = self._session.get_inputs()
-        output_names = [output.name for output in self._session.get_outputs()]
-        if [tensor.name for tensor in inputs] != [INPUT_NAME] or not set(OUTPUT_NAMES) <= set(output_names):
-            raise ModelFileError(f"{path}: an ONNX model but not an SHM export (expected input {INPUT_NAME!r}, "
-                                 f"outputs {OUTPUT_NAMES})")
+        _check_export_names(path, "an ONNX model", [tensor.name for tensor in inputs],
+                            [output.name for output in self._session.get_outputs()])
         height, width = inputs[0].shape[1:3]
         # Symbolic dimensions come back as strings.
         self.input_size = _fixed_size(*(side if isinstance(side, int) else None for side in (height, width)))
