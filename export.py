@@ -6,6 +6,8 @@ Examples:
         --output exports/shm_lite_fp16.tflite --benchmark
     python export.py --weights weights/shm_lite.keras --format savedmodel --input-size 320 480 \\
         --output exports/shm_lite_savedmodel
+    python export.py --weights weights/shm_lite.keras --format tflite --dynamic-size \
+        --output weights/shm_lite.tflite      # the shipped default model of inference.py
 
 Each export is loaded back and compared with the Keras model on the same random images before it
 is put in place; a float32 export whose alpha differs by 1e-3 or more is refused. See docs/export.md.
@@ -43,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="fixed image size of savedmodel / tflite / onnx graphs, multiples of the "
                              "preset's size multiple (default: the model's own fixed size, else its "
                              "preset's working size, 320x320 for lite); the batch stays dynamic")
+    parser.add_argument("--dynamic-size", action="store_true",
+                        help="savedmodel / tflite / onnx graphs that take any image size (multiples of the "
+                             "preset's size multiple), checked at --input-size (or the default size) and a "
+                             "second shape; how weights/shm_lite.tflite is made (default: fixed size)")
     parser.add_argument("--output", required=True, metavar="PATH",
                         help="where to write the export (.keras / .tflite / .onnx file, or a directory "
                              "for savedmodel), atomically")
@@ -62,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", flush=True)
     try:
         report = export_model(args.weights, args.format, args.output, quantize=args.quantize, preset=args.preset,
-                              input_size=args.input_size, num_threads=args.threads)
+                              input_size=args.input_size, num_threads=args.threads,
+                              dynamic_size=args.dynamic_size)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

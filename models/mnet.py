@@ -20,10 +20,10 @@ import tensorflow as tf
 from keras import layers, ops
 
 from models.layers import BN_MOMENTUM, Normalize
+from models.presets import VGG16_WIDTHS
 
 # Caffe's VGG16 / HED means on the 0..255 scale, in RGB order (HED lists them as BGR 104.0, 116.7, 122.7).
 HED_RGB_MEAN = (122.67892, 116.66877, 104.00699)
-VGG16_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 SIZE_MULTIPLE = 16  # 4 poolings of 2x2
 
 

@@ -14,8 +14,17 @@ from keras import layers
 
 from models.fusion import Fusion
 from models.layers import Normalize, Resize, ResizeLike
+from models.light_tnet import build_light_tnet
 from models.mnet import SIZE_MULTIPLE, build_mnet
 from models.presets import PRESETS
+from models.pspnet50 import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD, build_pspnet50
+
+# A preset's `tnet` name -> its builder and the normalisation (mean, std) the SHM graph puts in
+# front of it: PSPNet-50 takes keras-segmentation's preprocessed input, the light T-Net RGB [0, 1].
+TNETS = {
+    "pspnet50": {"tnet_builder": build_pspnet50, "tnet_mean": PSPNET50_RGB_MEAN, "tnet_std": PSPNET50_RGB_STD},
+    "light_tnet": {"tnet_builder": build_light_tnet, "tnet_mean": None, "tnet_std": None},
+}
 
 
 @keras.saving.register_keras_serializable(package="shm")
@@ -97,11 +106,12 @@ class SemanticHumanMatting(keras.Model):
 
 
 def resolve_preset(preset: str, **overrides) -> dict[str, Any]:
-    """The preset's settings with `overrides` applied; dict settings (`tnet_kwargs`, `mnet_kwargs`)
-    are updated key by key, so `tnet_kwargs={"backbone_weights": None}` keeps the other keys."""
+    """The preset's settings plus its T-Net's `tnet_builder`, `tnet_mean` and `tnet_std` (`TNETS`),
+    with `overrides` applied; dict settings (`tnet_kwargs`, `mnet_kwargs`) are updated key by key,
+    so `tnet_kwargs={"backbone_weights": None}` keeps the other keys."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    settings = dict(PRESETS[preset])
+    settings = {**PRESETS[preset], **TNETS[PRESETS[preset]["tnet"]]}
     for key, value in overrides.items():
         if key not in settings:
             raise ValueError(f"preset {preset!r} has no setting {key!r}; settings: {sorted(settings)}")

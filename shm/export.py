@@ -53,15 +53,18 @@ class ExportReport:
     path: Path
     format: str
     quantize: str | None
-    input_size: tuple[int, int]   # the graph's fixed size; for .keras, the size it was checked at
+    input_size: tuple[int, int]   # the graph's fixed size; for .keras or a dynamic graph, the size it was checked at
     size_bytes: int
     max_alpha_difference: float
     max_trimap_difference: float
+    dynamic_size: bool = False    # the graph takes any valid (H, W)
+    checked_sizes: tuple[tuple[int, int], ...] = ()  # (H, W) of the check batches; input_size first
 
     def describe(self) -> str:
         kind = f"{self.format} ({self.quantize or 'float32'})"
-        height, width = self.input_size
-        return (f"{self.path}: {kind} checked at {height}x{width}, {self.size_bytes / 2**20:.2f} MiB, "
+        sizes = " and ".join(f"{height}x{width}" for height, width in self.checked_sizes or [self.input_size])
+        checked = f"dynamic size, checked at {sizes}" if self.dynamic_size else f"checked at {sizes}"
+        return (f"{self.path}: {kind} {checked}, {self.size_bytes / 2**20:.2f} MiB, "
                 f"max |alpha - Keras| {self.max_alpha_difference:.2e}, max |trimap - Keras| {self.max_trimap_difference:.2e}")
 
 
@@ -97,11 +100,12 @@ def export_input_size(model, input_size: tuple[int, int] | None = None) -> tuple
     return input_size
 
 
-def inference_function(model, input_size: tuple[int, int]):
-    """A `tf.function` of one (None, H, W, 3) float32 argument `image` returning `alpha` and `trimap`."""
+def inference_function(model, input_size: tuple[int, int] | None):
+    """A `tf.function` of one (None, H, W, 3) float32 argument `image` returning `alpha` and `trimap`;
+    H and W are None (any size) when `input_size` is None."""
     import tensorflow as tf
 
-    spec = tf.TensorSpec((None, *input_size, 3), tf.float32, name=INPUT_NAME)
+    spec = tf.TensorSpec((None, *(input_size or (None, None)), 3), tf.float32, name=INPUT_NAME)
 
     @tf.function(input_signature=[spec])
     def image_to_matte(image):
@@ -139,36 +143,41 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(temporary)
 
 
-def _write_savedmodel(model, directory: Path, input_size: tuple[int, int]) -> None:
+def write_savedmodel(function, directory: str | os.PathLike) -> None:
+    """Write `function` (a `tf.function` with an input signature, e.g. `inference_function`'s, over
+    Keras layers or models) as a SavedModel with the one signature `serving_default`."""
     import keras
 
     archive = keras.export.ExportArchive()
     # No archive.track(model): with it every weight is stored twice, once per variable wrapper
     # (keras-team/keras#23553); the endpoint alone tracks the variables it captures, once.
-    archive.add_endpoint(SIGNATURE_NAME, inference_function(model, input_size))
+    archive.add_endpoint(SIGNATURE_NAME, function)
     archive.write_out(str(directory), verbose=False)
 
 
-def _write_tflite(model, path: Path, input_size: tuple[int, int], quantize: str | None) -> None:
+def write_tflite(function, path: str | os.PathLike, quantize: str | None = None) -> None:
+    """Write `function` (as in `write_savedmodel`) as a `.tflite` flatbuffer; `quantize`: None,
+    "float16" or "dynamic"."""
     import tensorflow as tf
 
     # Converting through a SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3 model
     # writes a graph without its weights (0.3 MiB for the lite model) whose outputs are NaN.
     with tempfile.TemporaryDirectory() as scratch:
-        _write_savedmodel(model, Path(scratch), input_size)
+        write_savedmodel(function, scratch)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE_NAME])
         if quantize is not None:
             # Weights stored as float16 or int8; "dynamic" also runs the int8 kernels it can.
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        path.write_bytes(converter.convert())
+        Path(path).write_bytes(converter.convert())
 
 
-def _write_onnx(model, path: Path, input_size: tuple[int, int], quantize: str | None) -> None:
+def write_onnx(function, path: str | os.PathLike, quantize: str | None = None) -> None:
+    """Write `function` (as in `write_savedmodel`) as an ONNX graph (opset `ONNX_OPSET`);
+    `quantize`: None, "float16" or "dynamic"."""
     import tf2onnx
 
-    function = inference_function(model, input_size)
     if quantize is None:
         tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=ONNX_OPSET,
                                       output_path=str(path))
@@ -233,20 +242,23 @@ def _check_arguments(weights: Path | None, format: str, output: Path, quantize: 
 
 def export_model(weights: "str | os.PathLike | keras.Model", format: str, output: str | os.PathLike,
                  quantize: str | None = None, input_size: tuple[int, int] | None = None,
-                 num_threads: int | None = None, preset: str | None = None) -> ExportReport:
+                 num_threads: int | None = None, preset: str | None = None,
+                 dynamic_size: bool = False) -> ExportReport:
     """Export the SHM model in `weights` (a `.keras` file or a loaded model; with `preset`, also a
     `combined_model.py` checkpoint `*.weights.h5`) as `format` (one of FORMATS) to `output`.
 
     `quantize`: None (float32), "float16" or "dynamic" (int8 weights), for tflite and onnx.
     `input_size`: (H, W) of savedmodel / tflite / onnx graphs (default: `export_input_size`);
-    `.keras` exports keep the model's own size. `num_threads`: threads of the runner the check
-    loads. Raises `ModelFileError` for a bad weights file, `ValueError` for bad arguments and
+    `.keras` exports keep the model's own size. `dynamic_size`: savedmodel / tflite / onnx graphs
+    that take any (H, W) (multiples of the preset's size multiple), checked at the export size and
+    its transpose; for a model built without a fixed input size. `num_threads`: threads of the
+    runner the check loads. Raises `ModelFileError` for a bad weights file, `ValueError` for bad arguments and
     `ExportCheckError` (nothing written) when a float32 export does not match the Keras model.
     """
     output = Path(output)
     weights_path = Path(weights) if isinstance(weights, (str, os.PathLike)) else None
     _check_arguments(weights_path, format, output, quantize)
-    if format == "keras" and input_size is not None:
+    if format == "keras" and (input_size is not None or dynamic_size):
         raise ValueError("keras exports keep the model's own input size; the input size is for "
                          "savedmodel, tflite and onnx")
     if weights_path is None:
@@ -255,20 +267,30 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
     else:
         model = load_shm_model(weights_path, preset=preset)
     size = export_input_size(model, input_size)
-    images = random_images(size)
-    # One eager call: tracing a graph for a single reference batch would cost more than it saves.
-    expected = {name: np.asarray(tensor) for name, tensor in model(images, training=False).items()}
+    if dynamic_size and None not in model.input_shape[1:3]:
+        raise ValueError(f"model {model.name!r} takes only {size[0]}x{size[1]} images: a dynamic-size export "
+                         "needs a model built without an input size (models.build_shm(preset))")
+    graph_size = None if dynamic_size else size
+    check_sizes = [size]
+    if dynamic_size:  # a second shape shows the graph is not tied to the first
+        check_sizes.append(size[::-1] if size[0] != size[1] else (size[0], size[1] + _size_multiple(model)))
+    batches = [random_images(check_size, seed=index) for index, check_size in enumerate(check_sizes)]
+    # Eager calls: tracing a graph for a single reference batch would cost more than it saves.
+    expected = [{name: np.asarray(tensor) for name, tensor in model(images, training=False).items()}
+                for images in batches]
 
     def write_and_check(temporary: Path) -> dict[str, float]:
         if format == "keras":
             model.save(temporary)
         elif format == "savedmodel":
-            _write_savedmodel(model, temporary, size)
+            write_savedmodel(inference_function(model, graph_size), temporary)
         elif format == "tflite":
-            _write_tflite(model, temporary, size, quantize)
+            write_tflite(inference_function(model, graph_size), temporary, quantize)
         else:
-            _write_onnx(model, temporary, size, quantize)
-        differences = max_differences(expected, load_backend(temporary, format, num_threads=num_threads)(images))
+            write_onnx(inference_function(model, graph_size), temporary, quantize)
+        runner = load_backend(temporary, format, num_threads=num_threads)
+        per_size = [max_differences(reference, runner(images)) for reference, images in zip(expected, batches)]
+        differences = {name: max(each[name] for each in per_size) for name in OUTPUT_NAMES}
         if quantize is None and not differences["alpha"] < FLOAT32_TOLERANCE:  # NaN fails too
             raise ExportCheckError(f"{output}: the {format} export's alpha differs from the Keras model's by "
                                    f"{differences['alpha']:.2e} (tolerance {FLOAT32_TOLERANCE:g}); not written")
@@ -283,7 +305,7 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
             differences = write_and_check(temporary)
         size_bytes = output.stat().st_size
     return ExportReport(path=output, format=format, quantize=quantize,
-                        input_size=size, size_bytes=size_bytes,
+                        input_size=size, size_bytes=size_bytes, dynamic_size=dynamic_size, checked_sizes=tuple(check_sizes),
                         max_alpha_difference=differences["alpha"], max_trimap_difference=differences["trimap"])
 
 

@@ -111,9 +111,9 @@ class Matter:
 
     `model`: a runner of any backend (`shm.backends.load_backend`), or a Keras model taking
     (B, H, W, 3) RGB [0, 1] and returning a dict with `alpha` (B, H, W, 1) and `trimap`
-    (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (every
-    TFLite / ONNX / SavedModel export) runs at that size (the photo is stretched to it); a
-    dynamic one runs at the photo resized so its longer side is `working_size` (keeping the
+    (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (an
+    export made without `dynamic_size`) runs at that size (the photo is stretched to it); a
+    dynamic one (a model built without input size, the shipped `.tflite`) runs at the photo resized so its longer side is `working_size` (keeping the
     aspect ratio, each side a multiple of 32). `guided_radius` / `guided_eps`: the guided filter
     that brings alpha back to the photo's resolution (radius in network-size pixels; smaller eps
     follows the photo's edges more closely).
@@ -149,19 +149,22 @@ class Matter:
     def from_preset(cls, preset: str = "lite", weights: str | os.PathLike | None = None,
                     working_size: int | None = None, backend: str | None = None,
                     num_threads: int | None = None, **kwargs) -> "Matter":
-        """The preset's shipped weights (or `weights`) at the preset's working size (or
-        `working_size`); `backend` and `num_threads` as in `from_weights`."""
+        """The preset's shipped model for `backend` (default: the preset's `default_backend`, its
+        fastest correct path), or `weights`, at the preset's working size (or `working_size`);
+        `backend` and `num_threads` as in `from_weights`."""
         from models.presets import PRESETS
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         settings = PRESETS[preset]
         if weights is None:
-            if settings["default_weights"] is None:
+            backend = backend or settings["default_backend"]
+            shipped = settings["weights"]
+            if not shipped:
                 raise ModelFileError(f"preset {preset!r} ships no weights; {TRAINING_HINT}")
-            if backend not in (None, "keras"):
-                raise ValueError(f"the {backend} backend needs its model file (written by export.py) "
-                                 f"given as weights; preset {preset!r} ships only .keras weights")
-            weights = Path(settings["default_weights"])
+            if backend not in shipped:
+                raise ValueError(f"preset {preset!r} ships no {backend} model (it ships {', '.join(sorted(shipped))}); "
+                                 f"write one with export.py and give it as weights")
+            weights = Path(shipped[backend])
             weights = weights if weights.is_absolute() else PROJECT_ROOT / weights
         return cls.from_weights(weights, working_size=working_size or settings["working_size"],
                                 backend=backend, num_threads=num_threads, **kwargs)

@@ -14,6 +14,7 @@ import pytest
 
 import export as cli
 import tiny_shm_exports
+from models.shm import build_shm
 from shm import export
 from shm.backends import ModelFileError, backend_of, load_backend
 from shm.export import ExportCheckError, export_input_size, export_model, max_differences, random_images
@@ -108,6 +109,29 @@ def test_bad_arguments_are_refused_and_nothing_is_written(weights_path, tmp_path
         export_model(weights_path, "tflite", tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="is the input weights file"):
         export_model(weights_path, "keras", weights_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("format", ["tflite", "onnx"])
+def test_dynamic_size_export_runs_at_other_sizes_like_keras(format, model, keras_runner, tmp_path):
+    output = tmp_path / f"dynamic{export.SUFFIXES[format]}"
+    report = export_model(model, format, output, input_size=(SIZE, SIZE), dynamic_size=True)
+    assert report.dynamic_size and report.checked_sizes == ((SIZE, SIZE), (SIZE, SIZE + 32))
+    assert "dynamic size, checked at 64x64 and 64x96" in report.describe()
+    runner = load_backend(output, num_threads=1)
+    assert runner.input_size is None
+    for size in [(32, 96), (96, 64), (SIZE, SIZE)]:  # sizes in any order: the runtime re-plans each time
+        images = random_images(size, batch=1, seed=size[0])
+        differences = max_differences(keras_runner(images), runner(images))
+        assert differences["alpha"] < 1e-3 and differences["trimap"] < 1e-3
+
+
+def test_dynamic_size_needs_a_dynamic_model_and_a_graph_format(tmp_path):
+    fixed = build_shm("lite", input_size=SIZE)
+    with pytest.raises(ValueError, match="takes only 64x64 images: a dynamic-size export needs"):
+        export_model(fixed, "tflite", tmp_path / "fixed.tflite", dynamic_size=True)
+    with pytest.raises(ValueError, match="keras exports keep the model's own input size"):
+        export_model(fixed, "keras", tmp_path / "fixed.keras", dynamic_size=True)
     assert list(tmp_path.iterdir()) == []
 
 

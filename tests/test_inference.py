@@ -121,10 +121,32 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
 def test_preset_default_weights_resolve_in_the_project(tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.tflite")):
+        Matter.from_preset("lite")  # the default backend's file
     with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.keras")):
-        Matter.from_preset("lite")
+        Matter.from_preset("lite", backend="keras")
+    with pytest.raises(ValueError, match="ships no onnx model"):
+        Matter.from_preset("lite", backend="onnx")
+    with pytest.raises(ModelFileError, match="ships no weights"):
+        Matter.from_preset("pspnet50")
     with pytest.raises(ValueError, match="unknown preset"):
         Matter.from_preset("nope")
+
+
+def test_shipped_models_agree_and_the_default_is_the_tflite_one():
+    default, keras_matter = Matter.from_preset("lite"), Matter.from_preset("lite", backend="keras")
+    assert default.runner.backend == "tflite" and default.runner.input_size is None
+    assert keras_matter.runner.backend == "keras"
+    photo = random_photo(120, 90, seed=5)  # runs at 320x256: a size of its own
+    np.testing.assert_allclose(default.predict(photo), keras_matter.predict(photo), atol=1e-4)
+
+
+def test_main_job_on_the_shipped_model_never_imports_tensorflow(tmp_path):
+    code = ("import runpy, sys; sys.path.insert(0, '.'); sys.argv = ['inference.py', '--demo', '--output', sys.argv[1]]\n"
+            "try:\n    runpy.run_path('inference.py', run_name='__main__')\nexcept SystemExit as stop:\n    assert not stop.code\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, cwd=Path(__file__).parents[1])
+    assert (tmp_path / "astronaut_alpha.png").is_file()
 
 
 def wrong_weights(tmp_path):
@@ -336,7 +358,7 @@ def test_cli_backend_of_another_format_names_the_file(tmp_path, weights_path, ex
         assert text.startswith(f"error: {path}: a model for the {kind} backend, not the {backend} one")
     status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--backend", "onnx"],
                            capsys)
-    assert status == 2 and "the onnx backend needs its model file" in text
+    assert status == 2 and "ships no onnx model" in text and "export.py" in text
     assert not (tmp_path / "out").exists()
 
 

@@ -1,5 +1,9 @@
 """The presets and build_shm: settings, overrides, and .keras round trips of both presets."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +12,7 @@ from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.light_tnet import LightTNet
 from models.profiling import count_flops
 from models.pspnet50 import PSPNet50
-from models.shm import SemanticHumanMatting
+from models.shm import TNETS, SemanticHumanMatting
 
 
 def images(size, seed=0):
@@ -27,10 +31,19 @@ def assert_round_trip(model, path, x):
 
 
 def test_preset_settings():
-    assert PRESETS["lite"]["default_weights"] == "weights/shm_lite.keras"
+    assert PRESETS["lite"]["weights"] == {"keras": "weights/shm_lite.keras", "tflite": "weights/shm_lite.tflite"}
     assert PRESETS["pspnet50"]["tnet_size"] == 473
     for settings in PRESETS.values():
         assert settings["working_size"] % settings["size_multiple"] == 0
+        assert settings["default_backend"] in ("keras", "savedmodel", "tflite", "onnx")
+        assert not settings["weights"] or settings["default_backend"] in settings["weights"]
+        assert settings["tnet"] in TNETS
+
+
+def test_presets_table_imports_without_tensorflow():
+    code = ("import sys; import models.presets; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
 def test_overrides_merge_dicts_and_reject_unknown_keys():
@@ -68,7 +81,7 @@ def test_pspnet50_round_trip_with_small_mnet(tmp_path):
     model = build_shm("pspnet50", input_size=32)
     assert isinstance(model.tnet, PSPNet50) and model.tnet.input_shape == (None, 473, 473, 3)
     restored = assert_round_trip(model, tmp_path / "pspnet50.keras", images(32))
-    assert restored.get_config()["tnet_mean"] == pytest.approx(PRESETS["pspnet50"]["tnet_mean"])
+    assert restored.get_config()["tnet_mean"] == pytest.approx(resolve_preset("pspnet50")["tnet_mean"])
 
 
 def test_count_flops_of_a_known_conv():
