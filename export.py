@@ -6,8 +6,8 @@ Examples:
         --output exports/shm_lite_fp16.tflite --benchmark
     python export.py --weights weights/shm_lite.keras --format savedmodel --input-size 320 480 \\
         --output exports/shm_lite_savedmodel
-    python export.py --weights weights/shm_lite.keras --format tflite --dynamic-size \
-        --output weights/shm_lite.tflite      # the shipped default model of inference.py
+    python export.py --weights weights/shm_lite.keras --format onnx --dynamic-size \
+        --output weights/shm_lite.onnx        # the shipped default model of inference.py
 
 Each export is loaded back and compared with the Keras model on the same random images before it
 is put in place; a float32 export whose alpha differs by 1e-3 or more is refused. See docs/export.md.
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dynamic-size", action="store_true",
                         help="savedmodel / tflite / onnx graphs that take any image size (multiples of the "
                              "preset's size multiple), checked at --input-size (or the default size) and a "
-                             "second shape; how weights/shm_lite.tflite is made (default: fixed size)")
+                             "second shape; how weights/shm_lite.onnx is made (default: fixed size)")
     parser.add_argument("--output", required=True, metavar="PATH",
                         help="where to write the export (.keras / .tflite / .onnx file, or a directory "
                              "for savedmodel), atomically")

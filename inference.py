@@ -43,12 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", metavar="PATH", default=None,
                         help="a whole SHM model saved as .keras, or an export of export.py (.tflite, "
                              ".onnx, SavedModel directory) (default: the preset's shipped model for "
-                             "--backend: weights/shm_lite.tflite for lite, weights/shm_lite.keras with "
+                             "--backend: weights/shm_lite.onnx for lite, weights/shm_lite.keras with "
                              "--backend keras)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network; must match the --weights file's format, which it "
-                             "is inferred from when omitted (default: the preset's fastest, tflite for "
-                             "lite (LiteRT + XNNPACK, no TensorFlow import), keras for pspnet50; keras "
+                             "is inferred from when omitted (default: the preset's fastest, onnx "
+                             "(onnxruntime, no TensorFlow import) for lite's shipped model; keras "
                              "for .keras files, tflite for .tflite, onnx for .onnx, savedmodel for a "
                              "SavedModel directory). Fixed-size exports run at their size (the photo is "
                              "resized to it and --working-size is ignored)")

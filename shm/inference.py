@@ -184,13 +184,13 @@ class Matter:
         times = StageTimes()
         start = time.perf_counter()
         small_height, small_width = self.network_size(height, width)
-        small = resize(image, small_height, small_width).astype(np.float32) / 255.0
-        outputs = self.runner(small[None])
+        small = resize(image, small_height, small_width)
+        outputs = self.runner((small.astype(np.float32) / 255.0)[None])
         alpha_low = outputs["alpha"][0, ..., 0]
         times.network = time.perf_counter() - start
 
         start = time.perf_counter()
-        alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps)
+        alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
         classes = None
         if trimap:
             probabilities = resize(outputs["trimap"][0], height, width)

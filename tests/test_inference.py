@@ -121,21 +121,21 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
 def test_preset_default_weights_resolve_in_the_project(tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
-    with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.tflite")):
+    with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.onnx")):
         Matter.from_preset("lite")  # the default backend's file
     with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.keras")):
         Matter.from_preset("lite", backend="keras")
-    with pytest.raises(ValueError, match="ships no onnx model"):
-        Matter.from_preset("lite", backend="onnx")
+    with pytest.raises(ValueError, match="ships no tflite model"):
+        Matter.from_preset("lite", backend="tflite")
     with pytest.raises(ModelFileError, match="ships no weights"):
         Matter.from_preset("pspnet50")
     with pytest.raises(ValueError, match="unknown preset"):
         Matter.from_preset("nope")
 
 
-def test_shipped_models_agree_and_the_default_is_the_tflite_one():
+def test_shipped_models_agree_and_the_default_is_the_onnx_one():
     default, keras_matter = Matter.from_preset("lite"), Matter.from_preset("lite", backend="keras")
-    assert default.runner.backend == "tflite" and default.runner.input_size is None
+    assert default.runner.backend == "onnx" and default.runner.input_size is None
     assert keras_matter.runner.backend == "keras"
     photo = random_photo(120, 90, seed=5)  # runs at 320x256: a size of its own
     np.testing.assert_allclose(default.predict(photo), keras_matter.predict(photo), atol=1e-4)
@@ -356,9 +356,9 @@ def test_cli_backend_of_another_format_names_the_file(tmp_path, weights_path, ex
                                 "--backend", backend, "--weights", path], capsys)
         assert status == 2 and len(text.strip().splitlines()) == 1
         assert text.startswith(f"error: {path}: a model for the {kind} backend, not the {backend} one")
-    status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--backend", "onnx"],
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--backend", "tflite"],
                            capsys)
-    assert status == 2 and "ships no onnx model" in text and "export.py" in text
+    assert status == 2 and "ships no tflite model" in text and "export.py" in text
     assert not (tmp_path / "out").exists()
 
 

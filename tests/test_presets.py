@@ -31,7 +31,7 @@ def assert_round_trip(model, path, x):
 
 
 def test_preset_settings():
-    assert PRESETS["lite"]["weights"] == {"keras": "weights/shm_lite.keras", "tflite": "weights/shm_lite.tflite"}
+    assert PRESETS["lite"]["weights"] == {"keras": "weights/shm_lite.keras", "onnx": "weights/shm_lite.onnx"}
     assert PRESETS["pspnet50"]["tnet_size"] == 473
     for settings in PRESETS.values():
         assert settings["working_size"] % settings["size_multiple"] == 0

@@ -51,6 +51,37 @@ def test_guided_filter_reproduces_a_source_linear_in_the_guide():
     np.testing.assert_allclose(filtered, source, atol=2e-3)
 
 
+def reference_coefficients(guide, source, radius, eps):
+    """The guided filter's (A, b) as He et al. write it: a float64 3x3 solve per window."""
+    guide, source = guide.astype(np.float64), source.astype(np.float64)
+    size = (2 * radius + 1,) * 2
+
+    def mean(array):
+        return cv2.blur(array, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_guide, mean_source = mean(guide), mean(source)
+    covariance = mean(guide * source[..., None]) - mean_guide * mean_source[..., None]
+    sigma = np.stack([np.stack([mean(guide[..., i] * guide[..., j]) - mean_guide[..., i] * mean_guide[..., j]
+                                for j in range(3)], axis=-1) for i in range(3)], axis=-2) + eps * np.eye(3)
+    coefficient = np.linalg.solve(sigma, covariance[..., None])[..., 0]
+    offset = mean_source - np.einsum("hwc,hwc->hw", coefficient, mean_guide)
+    return mean(coefficient), mean(offset)
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-2])
+def test_closed_form_inverse_matches_a_float64_solve_on_a_real_photo(eps):
+    # Flat patches make near-singular windows: with eps 1e-5 a float32 inverse was off by hundreds.
+    from skimage import data
+
+    guide = cv2.resize(data.astronaut(), (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    source = np.random.default_rng(3).random((48, 64)).astype(np.float32)
+    coefficient, offset = guided_filter_coefficients(guide, source, radius=1, eps=eps)
+    expected_coefficient, expected_offset = reference_coefficients(guide, source, 1, eps)
+    assert coefficient.dtype == offset.dtype == np.float32
+    np.testing.assert_allclose(coefficient, expected_coefficient, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(offset, expected_offset, rtol=1e-4, atol=1e-4)
+
+
 def semi_transparent_scene(size=200, soft_width=8):
     """Red over blue with a soft vertical band `soft_width` px wide, plus a little noise."""
     rng = np.random.default_rng(2)
