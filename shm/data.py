@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from shm import augment
 from shm.augment import Augmentation
-from shm.io import IMAGE_EXTENSIONS, list_images
+from shm.io import IMAGE_EXTENSIONS, images_by_stem, list_images
 from shm.trimap import UNKNOWN, random_band_px, to_one_hot, trimap_from_alpha
 
 # Formats `tf.io.decode_image` reads (Pillow's names for them).
@@ -85,9 +85,7 @@ def _natural_key(name: str) -> list:
 
 def _index_by_stem(folder: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
     """Image files of `folder` by stem, and the stems that several files share."""
-    by_stem: dict[str, list[Path]] = {}
-    for path in list_images(folder):
-        by_stem.setdefault(path.stem, []).append(path)
+    by_stem = images_by_stem(folder)
     unique = {stem: paths[0] for stem, paths in by_stem.items() if len(paths) == 1}
     return unique, {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
 

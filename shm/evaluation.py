@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from shm import metrics
-from shm.io import IMAGE_EXTENSIONS, atomic_path, list_images, read_alpha, read_image
+from shm.io import IMAGE_EXTENSIONS, atomic_path, images_by_stem, list_images, read_alpha, read_image
 
 CSV_COLUMNS = ("name", "sad", "mse", "grad", "conn", "sad_whole", "mse_whole", "mad_whole")
 METRIC_COLUMNS = CSV_COLUMNS[1:]
@@ -45,11 +45,9 @@ class ImageResult:
     errors: metrics.MattingErrors
 
 
-def _index_by_stem(folder: Path) -> dict[str, Path]:
-    index: dict[str, Path] = {}
-    for path in list_images(folder):
-        index.setdefault(path.stem, path)  # sorted listing: `a.jpg` wins over `a.png`, deterministically
-    return index
+def _first_by_stem(folder: Path) -> dict[str, Path]:
+    # Sorted groups: `a.jpg` wins over `a.png`, deterministically.
+    return {stem: paths[0] for stem, paths in images_by_stem(folder).items()}
 
 
 def pair_files(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
@@ -58,8 +56,8 @@ def pair_files(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
 
     A prediction `NAME.ext` or `NAME_alpha.ext` pairs with `NAME.*` (an exact stem match first).
     """
-    ground_truths = _index_by_stem(Path(gt_dir))
-    trimaps = _index_by_stem(Path(trimap_dir)) if trimap_dir is not None else {}
+    ground_truths = _first_by_stem(Path(gt_dir))
+    trimaps = _first_by_stem(Path(trimap_dir)) if trimap_dir is not None else {}
     pairs = []
     for pred in list_images(Path(pred_dir)):
         name = pred.stem

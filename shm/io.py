@@ -151,3 +151,12 @@ def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern)
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+
+
+def images_by_stem(folder: str | os.PathLike) -> dict[str, list[Path]]:
+    """The image files of `folder` grouped by stem (`a.jpg`, `a.png` -> "a"), each group sorted: how
+    data folders, predictions and ground truths are paired (`shm.data`, `shm.evaluation`)."""
+    groups: dict[str, list[Path]] = {}
+    for path in list_images(folder):
+        groups.setdefault(path.stem, []).append(path)
+    return groups

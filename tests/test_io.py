@@ -92,3 +92,12 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_images_by_stem_groups_sorted_and_skips_other_files(tmp_path):
+    from shm.io import images_by_stem
+
+    for name in ["b.png", "a.png", "a.jpg", "c.JPG", "notes.txt", ".hidden.png"]:
+        (tmp_path / name).write_bytes(b"")
+    groups = images_by_stem(tmp_path)
+    assert groups == {"a": [tmp_path / "a.jpg", tmp_path / "a.png"], "b": [tmp_path / "b.png"], "c": [tmp_path / "c.JPG"]}
