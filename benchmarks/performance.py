@@ -282,10 +282,21 @@ def measure_forward(preset: str, size: int | None, repeats: int, warmup: int) ->
     return {"preset": preset, "onednn": os.environ.get(ONEDNN_VARIABLE, "default"), "rows": rows}
 
 
+def matter_for(preset: str):
+    """The preset's default `Matter` (its shipped model on its default backend); pspnet50 ships no
+    weights, so a random one of the same cost, run as Keras (a frozen graph)."""
+    from shm.inference import Matter
+
+    if PRESETS[preset]["weights"]:
+        return Matter.from_preset(preset)
+    from models import build_shm
+
+    return Matter(build_shm(preset), working_size=PRESETS[preset]["working_size"])
+
+
 def measure_e2e(preset: str, photo_sizes: list[tuple[int, int]], repeats: int, warmup: int) -> dict:
     """Time per photo from a JPEG on disk to its written outputs (alpha and RGBA PNGs, what
     `inference.py` writes by default, through the same `matte_image_job`), split into stages."""
-    from inference_time import matter_for
     from models.profiling import time_calls
     from shm.inference import Job, OutputOptions, matte_image_job
     from shm.io import read_image

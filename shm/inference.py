@@ -477,21 +477,6 @@ def check_output_dir(output_dir: str | os.PathLike) -> Path:
     return output_dir
 
 
-def profile_image(matter: Matter, image: np.ndarray, output_dir: str | os.PathLike,
-                  repeats: int = 3) -> StageTimes:
-    """Fastest of `repeats` runs (after one warm-up) of matting `image` and writing its outputs
-    (alpha, rgba, trimap) into `output_dir`: the figures `benchmarks/` reports."""
-    output_dir = Path(output_dir)
-    paths = {kind: output_dir / f"profile{suffix}" for kind, suffix in IMAGE_OUTPUTS.items()
-             if kind != "composite"}
-    best = None
-    for _ in range(repeats + 1):
-        result = matter.matte(image, foreground=True, trimap=True)
-        result.times.writing = write_image_outputs(result, image, paths, None)
-        best = result.times if best is None or result.times.total < best.total else best
-    return best
-
-
 # ---------------------------------------------------------------------------------------------------
 # Webcam
 
