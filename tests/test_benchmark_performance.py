@@ -40,7 +40,7 @@ def test_page_section_is_replaced_and_the_rest_kept(tiny_run):
     for heading in ("### Machine peak", "### Forward pass", "### End-to-end per photo", "### Many photos"):
         assert heading in section
     assert "| lite | on (default) | whole | 64x64x3 | 4 |" in section
-    assert "| lite | tflite | 64x48 |" in section
+    assert "| lite | onnx | 64x48 |" in section
     assert "| 3 |" in section
 
 
