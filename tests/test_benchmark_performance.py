@@ -97,6 +97,9 @@ def test_scaling_verdicts():
     assert performance.scaling_verdicts(rows((2.0, 4.7, 31.7), (300, 301, 305))) == {"linear": True, "flat": True}
     # 0.3 s per extra photo up to 10, then 0.5 s; memory up by 40 %.
     assert performance.scaling_verdicts(rows((2.0, 4.7, 51.5), (300, 350, 420))) == {"linear": False, "flat": False}
+    # Warm-up growth before the largest two folders does not count; growth between them does.
+    assert performance.scaling_verdicts(rows((2.0, 4.7, 31.7), (160, 195, 196)))["flat"] is True
+    assert performance.scaling_verdicts(rows((2.0, 4.7, 31.7), (160, 161, 190)))["flat"] is False
     assert performance.scaling_verdicts(rows((2.0, 4.7), (300, 301))) == {"linear": None, "flat": True}
 
 
