@@ -169,7 +169,9 @@ def test_mnet_converts_to_tflite_builtins():
     model = build_mnet(input_size=32, encoder_widths=TINY_WIDTHS, decoder_kernel_size=3)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex / TF ops allowed
-    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    from ai_edge_litert.interpreter import Interpreter  # tf.lite.Interpreter is deprecated
+
+    interpreter = Interpreter(model_content=converter.convert())
     interpreter.allocate_tensors()
     x = np.random.default_rng(6).random((1, 32, 32, 6)).astype("float32")
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
