@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.presets import PRESETS  # noqa: E402  (TensorFlow-free)
-from report import ONEDNN_VARIABLE, load_average, machine_description, write_section  # noqa: E402
+from report import ONEDNN_VARIABLE, load_average, machine_description, tensorflow_environment, write_section  # noqa: E402
 from shm.io import atomic_path  # noqa: E402
 
 START_MARK = "<!-- performance:start -->"
@@ -163,6 +163,11 @@ def worker_command(args: argparse.Namespace, group: str, preset: str | None = No
     if group == "e2e":
         command += ["--photo-sizes", *(f"{width}x{height}" for width, height in args.photo_sizes)]
     return command
+
+
+def run_peak_worker(args: argparse.Namespace, onednn: bool) -> dict:
+    """The peak group's kernels in a child process with TensorFlow's oneDNN on or off."""
+    return run_worker_process(worker_command(args, "peak"), "peak", tensorflow_environment(onednn))
 
 
 def run_worker_process(command: list[str], label: str, env: dict[str, str] | None = None) -> dict:
@@ -338,8 +343,7 @@ def measure_e2e(preset: str, photo_sizes: list[tuple[int, int]], repeats: int, w
                             for stage in E2E_STAGES},
                          "total_s": latency.median_ms / 1000, "total_p90_s": latency.p90_ms / 1000,
                          "peak_rss_mb": peak_rss_mb()})
-    backend = type(matter.runner).__name__.removesuffix("Runner").lower()
-    return {"preset": preset, "backend": backend, "onednn": os.environ.get(ONEDNN_VARIABLE, "default"),
+    return {"preset": preset, "backend": matter.runner.backend, "onednn": os.environ.get(ONEDNN_VARIABLE, "default"),
             "rows": rows}
 
 
@@ -513,12 +517,9 @@ def measure(args: argparse.Namespace, command: str) -> tuple[dict, list[str]]:
 
     if "peak" in args.groups:
         runs = []
-        for label, value in (("on (default)", None), ("off", "0")):
-            env = {key: item for key, item in os.environ.items() if key != ONEDNN_VARIABLE}
-            if value is not None:
-                env[ONEDNN_VARIABLE] = value
-            run = attempt(f"peak, oneDNN {label}", lambda: run_worker_process(worker_command(args, "peak"),
-                                                                              "peak", env))
+        for onednn in (True, False):
+            run = attempt(f"peak, oneDNN {'on (default)' if onednn else 'off'}",
+                          lambda: run_peak_worker(args, onednn))
             if run:
                 runs.append(run)
                 for row in run["rows"]:

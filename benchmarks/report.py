@@ -18,6 +18,16 @@ from shm.io import atomic_path  # noqa: E402
 
 # TensorFlow reads it once, at import: children that measure with oneDNN off get it in their environment.
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def tensorflow_environment(onednn: bool) -> dict[str, str]:
+    """This process's environment for a child that imports TensorFlow with oneDNN on (its default)
+    or off, whatever this process was started with."""
+    environment = {key: value for key, value in os.environ.items() if key != ONEDNN_VARIABLE}
+    if not onednn:
+        environment[ONEDNN_VARIABLE] = "0"
+    return environment
+
 # (distribution, name shown): the runtimes whose versions decide the figures.
 RUNTIMES = (("tensorflow", "TensorFlow"), ("keras", "Keras"), ("ai-edge-litert", "LiteRT"),
             ("onnxruntime", "onnxruntime"))

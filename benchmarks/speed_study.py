@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from performance import parse_args as performance_args  # noqa: E402
-from performance import run_worker_process, worker_command  # noqa: E402
-from report import ONEDNN_VARIABLE, load_average, machine_description, write_section  # noqa: E402
+from performance import run_peak_worker, run_worker_process  # noqa: E402
+from report import ONEDNN_VARIABLE, load_average, machine_description, tensorflow_environment, write_section  # noqa: E402
 
 START_MARK = "<!-- speed_study:start -->"
 END_MARK = "<!-- speed_study:end -->"
@@ -85,12 +85,10 @@ def path_call(path: str, network, shape: tuple[int, ...], x: np.ndarray, scratch
         function = tf.function(lambda images: network(images, training=False), jit_compile=path == "xla")
         call = lambda: np.asarray(main_output(function(x)))  # noqa: E731
     elif path.startswith("frozen"):
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+        from models.profiling import FrozenInference
 
-        concrete = tf.function(lambda images: network(images, training=False)).get_concrete_function(
-            tf.TensorSpec(shape, tf.float32))
-        frozen = convert_variables_to_constants_v2(concrete)
-        call = lambda: np.asarray(tf.nest.flatten(frozen(tf.constant(x)))[0])  # noqa: E731
+        frozen = FrozenInference(network, shape)
+        call = lambda: np.asarray(main_output(frozen(x)))  # noqa: E731
     elif path == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
@@ -136,23 +134,11 @@ def measure_path(network_name: str, path: str, size: int | None, repeats: int, w
             "conversion_s": conversion_seconds, "max_difference": difference}
 
 
-def child_environment(path: str) -> dict[str, str]:
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    environment.pop(ONEDNN_VARIABLE, None)
-    if path.endswith("onednn-off"):
-        environment[ONEDNN_VARIABLE] = "0"
-    return environment
-
-
 def measure_peak() -> float:
     """The machine's float32 peak in GFLOP/s, as `benchmarks/performance.py --groups peak` measures
     it (large matmul and 3x3 convolutions, oneDNN on and off; the largest figure)."""
     peak_args = performance_args(["--groups", "peak"])
-    figures = []
-    for path in ("tf-function", "tf-function-onednn-off"):
-        run = run_worker_process(worker_command(peak_args, "peak"), "peak", env=child_environment(path))
-        figures += [row["gflop_per_s"] for row in run["rows"]]
-    return max(figures)
+    return max(row["gflop_per_s"] for onednn in (True, False) for row in run_peak_worker(peak_args, onednn)["rows"])
 
 
 def render(rows: list[dict], peak: float, command: str, load_before, load_after, repeats: int, warmup: int) -> str:
@@ -214,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                            "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
                 command += ["--size", str(args.size)] if args.size else []
                 try:
-                    row = run_worker_process(command, f"{network} {path}", env=child_environment(path))
+                    row = run_worker_process(command, f"{network} {path}",
+                                             env=tensorflow_environment(onednn=not path.endswith("onednn-off")))
                 except RuntimeError as error:
                     row = {"network": network, "path": path, "error": str(error).split(": ", 1)[-1][:120]}
                 rows.append(row)

@@ -65,7 +65,6 @@ class Latency:
 
     median_ms: float
     p90_ms: float
-    samples: int
 
 
 def time_calls(call: Callable[[], object], repeats: int = 5, warmup: int = 2) -> Latency:
@@ -80,7 +79,7 @@ def time_calls(call: Callable[[], object], repeats: int = 5, warmup: int = 2) ->
         start = time.perf_counter()
         call()
         times.append(1000.0 * (time.perf_counter() - start))
-    return Latency(median_ms=statistics.median(times), p90_ms=float(np.percentile(times, 90)), samples=repeats)
+    return Latency(median_ms=statistics.median(times), p90_ms=float(np.percentile(times, 90)))
 
 
 def forward_latency(model: keras.Model, input_shape: tuple[int, ...], repeats: int = 5, warmup: int = 2) -> Latency:

@@ -18,9 +18,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -53,16 +51,21 @@ class ExportReport:
     path: Path
     format: str
     quantize: str | None
-    input_size: tuple[int, int]   # the graph's fixed size; for .keras or a dynamic graph, the size it was checked at
+    checked_sizes: tuple[tuple[int, int], ...]  # (H, W) of the check batches: the export size, then for a
+    #                                              dynamic graph a second shape
     size_bytes: int
     max_alpha_difference: float
     max_trimap_difference: float
     dynamic_size: bool = False    # the graph takes any valid (H, W)
-    checked_sizes: tuple[tuple[int, int], ...] = ()  # (H, W) of the check batches; input_size first
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The graph's fixed size; for .keras or a dynamic graph, the size it was checked at first."""
+        return self.checked_sizes[0]
 
     def describe(self) -> str:
         kind = f"{self.format} ({self.quantize or 'float32'})"
-        sizes = " and ".join(f"{height}x{width}" for height, width in self.checked_sizes or [self.input_size])
+        sizes = " and ".join(f"{height}x{width}" for height, width in self.checked_sizes)
         checked = f"dynamic size, checked at {sizes}" if self.dynamic_size else f"checked at {sizes}"
         return (f"{self.path}: {kind} {checked}, {self.size_bytes / 2**20:.2f} MiB, "
                 f"max |alpha - Keras| {self.max_alpha_difference:.2e}, max |trimap - Keras| {self.max_trimap_difference:.2e}")
@@ -305,19 +308,14 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
             differences = write_and_check(temporary)
         size_bytes = output.stat().st_size
     return ExportReport(path=output, format=format, quantize=quantize,
-                        input_size=size, size_bytes=size_bytes, dynamic_size=dynamic_size, checked_sizes=tuple(check_sizes),
+                        checked_sizes=tuple(check_sizes), size_bytes=size_bytes, dynamic_size=dynamic_size,
                         max_alpha_difference=differences["alpha"], max_trimap_difference=differences["trimap"])
 
 
 def benchmark(runner: Runner, input_size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> float:
     """Median seconds of `repeats` batch-1 calls of `runner` after `warmup` untimed ones."""
+    from models.profiling import time_calls
+
     image = random_images(input_size, batch=1)
-    for _ in range(warmup):
-        runner(image)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        runner(image)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time_calls(lambda: runner(image), repeats=repeats, warmup=warmup).median_ms / 1000
 

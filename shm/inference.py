@@ -113,8 +113,9 @@ class Matter:
     (B, H, W, 3) RGB [0, 1] and returning a dict with `alpha` (B, H, W, 1) and `trimap`
     (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (an
     export made without `dynamic_size`) runs at that size (the photo is stretched to it); a
-    dynamic one (a model built without input size, the shipped `.tflite`) runs at the photo resized so its longer side is `working_size` (keeping the
-    aspect ratio, each side a multiple of 32). `guided_radius` / `guided_eps`: the guided filter
+    dynamic one (a model built without input size, the shipped `.onnx`) runs at the photo
+    resized so its longer side is `working_size` (keeping the aspect ratio, each side a
+    multiple of 32). `guided_radius` / `guided_eps`: the guided filter
     that brings alpha back to the photo's resolution (radius in network-size pixels; smaller eps
     follows the photo's edges more closely).
     """
