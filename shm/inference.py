@@ -17,14 +17,15 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
 import sys
 import tempfile
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -180,21 +181,38 @@ class Matter:
 
     def matte(self, image: np.ndarray, foreground: bool = True, trimap: bool = False) -> MatteResult:
         """Alpha (and optionally foreground colours and trimap) of `image` at its own resolution."""
-        image = as_rgb_uint8(image)
+        return self.matte_batch([image], foreground=foreground, trimap=trimap)[0]
+
+    def matte_batch(self, images: Sequence[np.ndarray], foreground: bool = True,
+                    trimap: bool = False) -> list[MatteResult]:
+        """`matte` of several images, the network run once on each group that shares a network
+        size (`network_size`); each result's network time is its share of its group's."""
+        images = [as_rgb_uint8(image) for image in images]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            groups.setdefault(self.network_size(*image.shape[:2]), []).append(index)
+        results: list[MatteResult] = [None] * len(images)
+        for (small_height, small_width), indices in groups.items():
+            start = time.perf_counter()
+            smalls = [resize(images[index], small_height, small_width) for index in indices]
+            outputs = self.runner(np.stack(smalls).astype(np.float32) / 255.0)
+            network = (time.perf_counter() - start) / len(indices)
+            for row, (index, small) in enumerate(zip(indices, smalls)):
+                results[index] = self._finish(images[index], small, outputs["alpha"][row, ..., 0],
+                                              outputs["trimap"][row] if trimap else None, foreground)
+                results[index].times.network = network
+        return results
+
+    def _finish(self, image: np.ndarray, small: np.ndarray, alpha_low: np.ndarray,
+                trimap_low: np.ndarray | None, foreground: bool) -> MatteResult:
+        """The network's outputs for `image` (run on `small`) brought to the image's resolution."""
         height, width = image.shape[:2]
         times = StageTimes()
         start = time.perf_counter()
-        small_height, small_width = self.network_size(height, width)
-        small = resize(image, small_height, small_width)
-        outputs = self.runner((small.astype(np.float32) / 255.0)[None])
-        alpha_low = outputs["alpha"][0, ..., 0]
-        times.network = time.perf_counter() - start
-
-        start = time.perf_counter()
         alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
         classes = None
-        if trimap:
-            probabilities = resize(outputs["trimap"][0], height, width)
+        if trimap_low is not None:
+            probabilities = resize(trimap_low, height, width)
             classes = np.argmax(probabilities, axis=-1).astype(np.uint8)
         times.upsampling = time.perf_counter() - start
 
@@ -278,7 +296,8 @@ class OutputOptions:
     print_timings: bool = False
 
 
-def _looks_like_output(path: Path) -> bool:
+def looks_like_output(path: PurePath) -> bool:
+    """Named like an output (`*_alpha.png`, ...): an earlier result, not an input."""
     return any(path.name.endswith(suffix) for suffix in (*IMAGE_OUTPUTS.values(), *VIDEO_OUTPUTS.values()))
 
 
@@ -300,46 +319,62 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
     for path in sorted(input_path.glob("**/*" if recursive else "*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(input_path).parts):
             continue
-        if output_resolved in path.resolve().parents and _looks_like_output(path):
+        if output_resolved in path.resolve().parents and looks_like_output(path):
             continue
         suffix = path.suffix.lower()
         (media if suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS else ignored).append(path)
-    stems = [path.relative_to(input_path).with_suffix("") for path in media]
-    jobs = []
-    for path, stem in zip(media, stems):
-        if stems.count(stem) > 1:
-            stem = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}")
-        jobs.append(Job(str(path.relative_to(input_path)), output_dir / stem, path=path))
+    relative = [path.relative_to(input_path) for path in media]
+    jobs = [Job(str(name), output_dir / stem, path=path)
+            for path, name, stem in zip(media, relative, unique_stems(relative))]
     return jobs, ignored
+
+
+def unique_stems(relative_paths: Sequence[PurePath]) -> list[PurePath]:
+    """Output stems of media files (paths relative to the input folder): the path without its
+    suffix, or with the suffix appended when two share it (`a.jpg`, `a.png` -> `a_jpg`, `a_png`)."""
+    stems = [path.with_suffix("") for path in relative_paths]
+    counts = collections.Counter(stems)
+    return [stem.with_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}") if counts[stem] > 1 else stem
+            for path, stem in zip(relative_paths, stems)]
 
 
 def output_paths(job: Job, options: OutputOptions) -> dict[str, Path]:
     """Output files of a job by kind (`alpha`, `rgba`, `composite`, `trimap`)."""
     if job.is_video:
         return {kind: Path(f"{job.output_stem}{suffix}") for kind, suffix in VIDEO_OUTPUTS.items()}
-    kinds = ["alpha", "rgba"] + ["composite"] * (options.background is not None) \
-        + ["trimap"] * options.save_trimap
-    return {kind: Path(f"{job.output_stem}{IMAGE_OUTPUTS[kind]}") for kind in kinds}
+    suffixes = image_output_suffixes(options.background is not None, options.save_trimap)
+    return {kind: Path(f"{job.output_stem}{suffix}") for kind, suffix in suffixes.items()}
+
+
+def image_output_suffixes(with_composite: bool, with_trimap: bool) -> dict[str, str]:
+    """The suffixes of a photo's outputs by kind: alpha and rgba, and composite and trimap if asked."""
+    kinds = ["alpha", "rgba"] + ["composite"] * with_composite + ["trimap"] * with_trimap
+    return {kind: IMAGE_OUTPUTS[kind] for kind in kinds}
+
+
+def image_output_arrays(result: MatteResult, image: np.ndarray, kinds: Sequence[str],
+                        background: np.ndarray | None) -> Iterator[tuple[str, np.ndarray]]:
+    """(kind, uint8 array) of each output kind of IMAGE_OUTPUTS in `kinds`, made as it is asked for."""
+    alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
+    for kind in kinds:
+        if kind == "alpha":
+            yield kind, alpha_uint8
+        elif kind == "rgba":
+            colours = np.clip(np.rint(result.foreground * 255.0), 0, 255).astype(np.uint8)
+            yield kind, np.dstack([colours, alpha_uint8])
+        elif kind == "composite":
+            yield kind, composite(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
+        else:
+            yield kind, TRIMAP_GREY_LEVELS[result.trimap]
 
 
 def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, Path],
                         background: np.ndarray | None, overwrite: bool = True) -> float:
     """Write the PNGs named in `paths` (existing ones only when `overwrite`); return seconds spent."""
     start = time.perf_counter()
-    alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
-    for kind, path in paths.items():
-        if path.exists() and not overwrite:
-            continue
-        if kind == "alpha":
-            array = alpha_uint8
-        elif kind == "rgba":
-            colours = np.clip(np.rint(result.foreground * 255.0), 0, 255).astype(np.uint8)
-            array = np.dstack([colours, alpha_uint8])
-        elif kind == "composite":
-            array = composite(result.foreground, result.alpha,
-                              fit_background(background, *image.shape[:2]))
-        else:
-            array = TRIMAP_GREY_LEVELS[result.trimap]
+    kinds = [kind for kind, path in paths.items() if overwrite or not path.exists()]
+    for kind, array in image_output_arrays(result, image, kinds, background):
+        path = paths[kind]
         try:
             write_png_atomic(path, array)
         except OSError as error:
@@ -438,6 +473,15 @@ class Summary:
         return text
 
 
+def error_line(error: Exception, name: str | os.PathLike) -> str:
+    """One line for a job that failed: a `ValueError` / `OSError`'s message (ours name the file),
+    any other error (cv2.error, a TF error) as `name: Type: the last line of its message`."""
+    if isinstance(error, (ValueError, OSError)):
+        return str(error)
+    reason = (str(error).strip().splitlines() or [""])[-1][:200]
+    return f"{name}: {type(error).__name__}: {reason}"
+
+
 def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summary:
     """Matte every job with a progress bar; a failing job prints one line and the rest go on."""
     summary = Summary()
@@ -452,8 +496,7 @@ def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summa
         except (ValueError, OSError):
             raise
         except Exception as error:  # e.g. cv2.error or a TF error: still one line, and go on
-            reason = (str(error).strip().splitlines() or [""])[-1][:200]
-            raise ValueError(f"{job.path or job.label}: {type(error).__name__}: {reason}") from None
+            raise ValueError(error_line(error, job.path or job.label)) from None
         if times is None:
             summary.skipped += 1
             return
