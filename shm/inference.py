@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -368,15 +368,18 @@ def image_output_arrays(result: MatteResult, image: np.ndarray, kinds: Sequence[
             yield kind, TRIMAP_GREY_LEVELS[result.trimap]
 
 
-def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, Path],
-                        background: np.ndarray | None, overwrite: bool = True) -> float:
-    """Write the PNGs named in `paths` (existing ones only when `overwrite`); return seconds spent."""
+def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, str | os.PathLike],
+                        background: np.ndarray | None, overwrite: bool = True,
+                        exists: Callable[[str | os.PathLike], bool] = os.path.exists,
+                        write: Callable[[str | os.PathLike, np.ndarray], object] = write_png_atomic) -> float:
+    """Write the PNGs named in `paths` (existing ones only when `overwrite`); return seconds spent.
+    `exists` / `write`: the storage (local files by default; `shm.beam` passes Beam's filesystems)."""
     start = time.perf_counter()
-    kinds = [kind for kind, path in paths.items() if overwrite or not path.exists()]
+    kinds = [kind for kind, path in paths.items() if overwrite or not exists(path)]
     for kind, array in image_output_arrays(result, image, kinds, background):
         path = paths[kind]
         try:
-            write_png_atomic(path, array)
+            write(path, array)
         except OSError as error:
             raise OSError(f"{path}: cannot write ({error.strerror or error})") from None
     return time.perf_counter() - start
