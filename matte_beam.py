@@ -59,8 +59,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         help="longer side the network runs at, for models of dynamic size (default: the preset's)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="threads of the ONNX / TFLite runtime per worker process (default: fit the "
-                             "worker: the cores divided by --direct_num_workers on the DirectRunner, 1 on "
-                             "other runners, which start one process per core)")
+                             "worker: its cores divided by --direct_num_workers on the DirectRunner, by "
+                             "--sdk_worker_parallelism on Flink / Spark; 1 on Dataflow, which starts a "
+                             "process per vCPU)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N",
                         help="the most photos per network call; photos of one network size share a call "
                              "(default: 8)")

@@ -39,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 from tqdm import tqdm
 
 from shm.backends import ModelFileError
@@ -62,6 +62,7 @@ METRICS_NAMESPACE = "shm"
 FAILURES_NAME = "failures.jsonl"
 FAILED_TAG = "failed"
 DIRECT_RUNNERS = (None, "DirectRunner", "direct")
+DATAFLOW_RUNNERS = ("DataflowRunner", "dataflow")
 STAGES = ("reading", "network", "upsampling", "foreground", "writing")
 _GLOB_CHARACTERS = "*?["
 _UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
@@ -90,15 +91,21 @@ def read_photo(path: str) -> np.ndarray:
 
 
 def write_png(path: str, array: np.ndarray) -> None:
-    """`shm.io.write_png_atomic` on any filesystem: local paths through it; elsewhere the PNG is
-    written to a hidden temporary name beside `path` and renamed (on GCS / S3 a copy then a
-    delete, so a reader never sees a partial file)."""
+    """`shm.io.write_png_atomic` on any filesystem, never leaving a partial PNG: local paths
+    through it; on a filesystem with folders (HDFS) to a hidden temporary name beside `path`, then
+    renamed; on an object store (GCS, S3, Azure) straight to `path`, as an object appears only once
+    its upload completes (a rename there is a copy and a delete: three write requests instead of
+    one, against the bucket's request rate)."""
     if is_local(path):
         write_png_atomic(path, array)
         return
+    data = png_bytes(array, name=path)
+    if not FileSystems.get_filesystem(path).has_dirs():
+        with FileSystems.create(path, mime_type="image/png", compression_type=_UNCOMPRESSED) as file:
+            file.write(data)
+        return
     folder, name = path.rsplit("/", 1)
     temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-    data = png_bytes(array, name=path)
     try:
         with FileSystems.create(temporary, mime_type="image/png", compression_type=_UNCOMPRESSED) as file:
             file.write(data)
@@ -164,7 +171,7 @@ def check_model(settings: MattingSettings) -> None:
 
 def threads_per_process(processes_per_machine: int | None) -> int:
     """Runtime threads per model: this machine's cores shared by the processes (or threads) that
-    each run one; 1 when unknown (Dataflow starts one Python process per vCPU)."""
+    each run one; 1 when there is one per core (None)."""
     if not processes_per_machine:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -492,10 +499,15 @@ def read_counts(result: beam.runners.runner.PipelineResult) -> MattingCounts | N
 
 def processes_per_machine(options: PipelineOptions) -> int | None:
     """How many processes (or threads) run a model at once on one machine: the DirectRunner's
-    `--direct_num_workers` (0 means one per core); None for the other runners."""
-    if options.view_as(StandardOptions).runner not in DIRECT_RUNNERS:
+    `--direct_num_workers`, a portable runner's (Flink, Spark) `--sdk_worker_parallelism`; None
+    (one per core) for Dataflow, which starts a process per vCPU, and when they are 0 (one per core
+    for the DirectRunner, the runner's choice for the others)."""
+    runner = options.view_as(StandardOptions).runner
+    if runner in DIRECT_RUNNERS:
+        return options.view_as(DirectOptions).direct_num_workers or None
+    if runner in DATAFLOW_RUNNERS:
         return None
-    return options.view_as(DirectOptions).direct_num_workers or None
+    return int(options.view_as(PortableOptions).sdk_worker_parallelism) or None
 
 
 def make_project_importable_by_local_workers() -> None:

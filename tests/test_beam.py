@@ -218,3 +218,40 @@ def test_setup_py_installs_the_onnx_path_on_workers_with_the_tested_ranges():
     assert [re.split("[<>=]", line)[0] for line in requirements] == \
         ["numpy", "opencv-python-headless", "tqdm", "pillow", "onnxruntime"]
     assert "onnxruntime>=1.31,<2" in requirements
+
+
+@pytest.mark.parametrize("has_dirs", [True, False], ids=["filesystem with folders", "object store"])
+def test_remote_writes_leave_whole_files_only(tmp_path, monkeypatch, has_dirs):
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    monkeypatch.setattr(shm_beam, "is_local", lambda path: False)
+    monkeypatch.setattr(LocalFileSystem, "has_dirs", lambda self: has_dirs)
+    renames = []
+    monkeypatch.setattr(shm_beam.FileSystems, "rename", lambda sources, targets: renames.append(targets) or
+                        os.replace(sources[0], targets[0]))
+    alpha = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    shm_beam.write_png(str(tmp_path / "sub" / "x_alpha.png"), alpha)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "sub" / "x_alpha.png")), alpha)
+    assert renames == ([[str(tmp_path / "sub" / "x_alpha.png")]] if has_dirs else [])
+    assert not leftovers(tmp_path)
+    if has_dirs:  # a failed rename leaves neither the temporary nor a partial output
+        def fail(sources, targets):
+            raise OSError("rename refused")
+
+        monkeypatch.setattr(shm_beam.FileSystems, "rename", fail)
+        with pytest.raises(OSError, match="rename refused"):
+            shm_beam.write_png(str(tmp_path / "y_alpha.png"), alpha)
+        assert not leftovers(tmp_path) and not (tmp_path / "y_alpha.png").exists()
+
+
+def test_runners_give_the_processes_that_share_a_machine():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    def processes(*args):
+        return shm_beam.processes_per_machine(PipelineOptions(list(args)))
+
+    assert processes() == 1 and processes("--direct_num_workers", "2") == 2
+    assert processes("--direct_num_workers", "0") is None  # one per core
+    assert processes("--runner", "DataflowRunner") is None  # one SDK process per vCPU
+    assert processes("--runner", "FlinkRunner") == 1
+    assert processes("--runner", "FlinkRunner", "--sdk_worker_parallelism", "4") == 4
