@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from shm.backends import BACKENDS  # light: no TensorFlow, no Beam
+from shm.io import IMAGE_EXTENSIONS
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -75,6 +77,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     args, beam_args = parser.parse_known_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    photos = [arg for arg in beam_args if Path(arg).suffix.lower() in IMAGE_EXTENSIONS and Path(arg).is_file()]
+    if photos:  # Beam would drop them with a warning, and only --input's first photo would be matted
+        parser.error(f"{photos[0]}: a photo among the options: quote --input's pattern so that the shell "
+                     "does not expand it (--input 'photos/*.jpg')")
     return args, beam_args
 
 

@@ -165,6 +165,9 @@ def test_bad_arguments_give_one_line_and_status_2(photos, tmp_path, capsys):
         status, _, errors = run([*args, "--output", tmp_path / "out"], capsys)
         lines = [line for line in errors.splitlines() if line.startswith("error")]
         assert status == 2 and len(lines) == 1 and words in lines[0], errors
+    with pytest.raises(SystemExit) as stop:  # the shell expanded an unquoted pattern
+        matte_beam.parse_args(["--input", str(photos / "a.jpg"), str(photos / "c.png"), "--direct_num_workers", "2"])
+    assert stop.value.code == 2 and "quote --input's pattern" in capsys.readouterr().err
 
 
 def test_inputs_are_named_under_the_pattern_folder():
