@@ -31,15 +31,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Sequence
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 from tqdm import tqdm
 
 from shm.backends import ModelFileError
@@ -47,16 +39,29 @@ from shm.inference import (PROJECT_ROOT, VIDEO_EXTENSIONS, Matter, MatteResult, 
                            image_output_suffixes, looks_like_output, unique_stems, write_image_outputs)
 from shm.io import IMAGE_EXTENSIONS, decode_image, png_bytes, read_image, write_png_atomic
 
-class _WithoutMemoryProbeWarning(logging.Filter):
-    """Beam 2.77 reads a process's memory with `resource` only when torch is installed (both are
-    imported in one `try` of apache_beam.ml.inference.base); without torch it warns at every model
-    load that it cannot: noise for a model that is not torch's."""
+
+class _WithoutBeamNoise(logging.Filter):
+    """Beam 2.77's warnings that say nothing about this pipeline: without its GCP extras it warns at
+    import that BigQuery's clients are missing, and without torch (imported in one `try` with
+    `resource` by apache_beam.ml.inference.base) at every model load that it cannot read memory."""
+
+    MESSAGES = ("apitools not found", "Resource module is not available")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Resource module is not available")
+        return not record.getMessage().startswith(self.MESSAGES)
 
 
-logging.getLogger().addFilter(_WithoutMemoryProbeWarning())
+logging.getLogger().addFilter(_WithoutBeamNoise())  # before Beam's import, which warns
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.io import fileio  # noqa: E402
+from apache_beam.io.filesystem import CompressionTypes  # noqa: E402
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+from apache_beam.metrics import Metrics  # noqa: E402
+from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference  # noqa: E402
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, PortableOptions,  # noqa: E402
+                                                  StandardOptions)
 
 METRICS_NAMESPACE = "shm"
 FAILURES_NAME = "failures.jsonl"
@@ -561,6 +566,6 @@ def report(counts: MattingCounts | None, output: str, seconds: float) -> int:
         print(f"done in {seconds:.1f} s (this runner reports no metrics: see its console); outputs in "
               f"{output}, failures in {join_path(output, FAILURES_NAME)}")
         return 1 if failures else 0
-    more = f" (all in {join_path(output, FAILURES_NAME)})" if counts.failed else ""
+    more = f"; failures listed in {join_path(output, FAILURES_NAME)}" if counts.failed else ""
     print(f"{counts.line()}; {seconds:.1f} s in all; outputs in {output}{more}")
     return 1 if counts.failed else 0
