@@ -64,9 +64,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                              "worker: its cores divided by --direct_num_workers on the DirectRunner, by "
                              "--sdk_worker_parallelism on Flink / Spark; 1 on Dataflow, which starts a "
                              "process per vCPU)")
-    parser.add_argument("--batch-size", type=int, default=8, metavar="N",
+    parser.add_argument("--batch-size", type=int, default=1, metavar="N",
                         help="the most photos per network call; photos of one network size share a call "
-                             "(default: 8)")
+                             "(default: 1: on a CPU a batch costs more per photo, docs/benchmarks.md; "
+                             "raise it for a GPU runtime)")
     parser.add_argument("--background", metavar="COLOR|IMAGE", default=None,
                         help="also write NAME_composite.png onto this colour (lime, #00ff00, r,g,b) or local image")
     parser.add_argument("--save-trimap", action="store_true",

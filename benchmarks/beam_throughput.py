@@ -7,7 +7,7 @@ resized, shifted and brightened per file, as in benchmarks/performance.py); thro
 start-up = (photos - 1) / (wall time of the big folder - wall time of the 1-photo folder). Stage
 times per photo come from each command's summary line. Then the CPU time per photo (one process,
 1 runtime thread), which the load of the machine changes little: the base of docs/beam.md's
-million-photo estimate. The outputs of each pipeline run are
+million-photo estimate; and the network's CPU time per photo by batch size. The outputs of each pipeline run are
 compared with inference.py's. The table replaces the section between `<!-- beam:start -->` and
 `<!-- beam:end -->` of `--output`.
 
@@ -38,6 +38,7 @@ from report import load_average, machine_description, write_section  # noqa: E40
 START_MARK = "<!-- beam:start -->"
 END_MARK = "<!-- beam:end -->"
 STAGES = ("reading", "network", "upsampling", "foreground", "writing")
+BATCH_SIZES = (1, 2, 4, 8)
 # (label, command after the interpreter; {input} / {output} filled in per folder)
 COMMANDS = (
     ("inference.py", ["inference.py", "--input", "{input}", "--output", "{output}"]),
@@ -86,6 +87,24 @@ def cpu_seconds_per_photo(folder: Path, output: Path) -> float:
     return (time.process_time() - start) / (len(jobs) - 1)
 
 
+def network_cpu_seconds(batch_sizes: tuple[int, ...], size: tuple[int, int], repeats: int = 3) -> dict[int, float]:
+    """CPU time per photo of the network alone (the default model, 1 runtime thread, random images
+    at a `size` photo's network size) by batch size: what `--batch-size` buys on a CPU."""
+    from shm.inference import Matter
+
+    matter = Matter.from_preset("lite", num_threads=1)
+    height, width = matter.network_size(size[1], size[0])
+    images = np.random.default_rng(0).random((max(batch_sizes), height, width, 3), dtype=np.float32)
+    seconds = {}
+    for batch in batch_sizes:
+        matter.runner(images[:batch])  # warm-up: kernels planned for this shape
+        start = time.process_time()
+        for _ in range(repeats):
+            matter.runner(images[:batch])
+        seconds[batch] = (time.process_time() - start) / (repeats * batch)
+    return seconds
+
+
 def measure(count: int, size: tuple[int, int], work: Path) -> list[dict]:
     """One row per command: wall times on 1 and `count` photos, throughput, stages, alpha difference."""
     small, big = make_folder(work / "one", 1, size), make_folder(work / "many", count, size)
@@ -112,8 +131,8 @@ def measure(count: int, size: tuple[int, int], work: Path) -> list[dict]:
     return rows
 
 
-def render_section(rows: list[dict], cpu_seconds: float, count: int, size: tuple[int, int], command: str,
-                   machine: str) -> str:
+def render_section(rows: list[dict], cpu_seconds: float, network_seconds: dict[int, float], count: int,
+                   size: tuple[int, int], command: str, machine: str) -> str:
     lines = [START_MARK, "## Batch matting on Apache Beam (DirectRunner)", "",
              f"Measured {datetime.date.today().isoformat()} with `{command}` on {machine}. "
              f"{count} JPEGs of {size[0]}x{size[1]}, the default model (lite, ONNX Runtime); each command "
@@ -133,7 +152,11 @@ def render_section(rows: list[dict], cpu_seconds: float, count: int, size: tuple
     lines += ["", f"CPU time per photo (decode, network on 1 thread, upsampling, foreground, writing; "
                   f"`time.process_time` over the big folder in one process): **{cpu_seconds:.3f} s**, i.e. "
                   f"{3600 / cpu_seconds:,.0f} photos per vCPU-hour (docs/beam.md turns it into a million "
-                  "photos' throughput and cost)."]
+                  "photos' throughput and cost).",
+              "", "The network alone (1 thread), CPU time per photo by batch size: "
+              + ", ".join(f"{batch}: {seconds:.4f} s" for batch, seconds in network_seconds.items())
+              + ". On a CPU a larger batch buys nothing (its activations outgrow the caches): "
+                "`--batch-size` is 1 by default, larger for accelerators."]
     return "\n".join(lines) + "\n" + END_MARK
 
 
@@ -157,11 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows = measure(args.photos, args.size, Path(work))
             cpu_seconds = cpu_seconds_per_photo(Path(work) / "many", Path(work) / "out_cpu")
+            network_seconds = network_cpu_seconds(BATCH_SIZES, args.size)
         except RuntimeError as error:
             print(f"error: {error}; {args.output} left as it was", file=sys.stderr)
             return 1
     machine = machine_description(load_before, load_average())
-    section = render_section(rows, cpu_seconds, args.photos, args.size, command, machine)
+    section = render_section(rows, cpu_seconds, network_seconds, args.photos, args.size, command, machine)
     write_section(args.output, section, START_MARK, END_MARK)
     print(f"wrote {args.output}")
     return 0

@@ -148,7 +148,7 @@ class MattingSettings:
     working_size: int | None = None
     threads: int | None = None
     processes_per_machine: int | None = None
-    batch_size: int = 8
+    batch_size: int = 1
     background: np.ndarray | None = None  # shm.inference.parse_background's result
     save_trimap: bool = False
     overwrite: bool = False

@@ -36,8 +36,9 @@ def test_section_has_every_command_and_the_cpu_time():
     rows = [{"command": label, "startup_s": 1.0, "wall_s": 30.0, "photos_per_s": 6.67, "peak_rss_mb": 200,
              "photos_per_s_after_startup": 6.9, "stages": {"network": 0.03}, "max_alpha_difference": 0}
             for label, _ in beam_throughput.COMMANDS]
-    section = beam_throughput.render_section(rows, 0.125, 200, (600, 800), "python benchmarks/beam_throughput.py",
-                                             "a machine")
+    section = beam_throughput.render_section(rows, 0.125, {1: 0.033, 8: 0.041}, 200, (600, 800),
+                                             "python benchmarks/beam_throughput.py", "a machine")
     assert section.startswith(beam_throughput.START_MARK) and section.endswith(beam_throughput.END_MARK)
     assert all(label in section for label, _ in beam_throughput.COMMANDS)
     assert "**0.125 s**" in section and "28,800 photos per vCPU-hour" in section
+    assert "1: 0.0330 s, 8: 0.0410 s" in section
