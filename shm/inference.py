@@ -34,6 +34,7 @@ from tqdm import tqdm
 from shm.backends import ModelFileError, Runner, load_backend
 from shm.batch import run_per_file
 from shm.foreground import composite, estimate_foreground
+from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
 from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, write_png_atomic
 from shm.upsampling import guided_upsample, resize
 
@@ -46,7 +47,7 @@ IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_comp
                  "trimap": "_trimap.png"}
 VIDEO_OUTPUTS = {"alpha": "_alpha.mp4", "composite": "_composite.mp4"}
 # Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
-SIZE_MULTIPLE = 32
+SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
 # A green screen for video composites when no --background is given.
 DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
@@ -174,9 +175,7 @@ class Matter:
         """The (h, w) the network runs at for a photo of `height` x `width`."""
         if self.fixed_size is not None:
             return self.fixed_size
-        scale = self.working_size / max(height, width)
-        return tuple(max(SIZE_MULTIPLE, round(side * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
-                     for side in (height, width))
+        return network_size(height, width, self.working_size, SIZE_MULTIPLE)
 
     def matte(self, image: np.ndarray, foreground: bool = True, trimap: bool = False) -> MatteResult:
         """Alpha (and optionally foreground colours and trimap) of `image` at its own resolution."""
