@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.inference import (Job, Matter, OutputOptions, check_output_dir, collect_jobs,
-                               display_problem, matte_jobs, parse_background, run_camera)
+                               display_problem, matte_jobs, parse_background, renamed_outputs, run_camera)
 
     try:
         background = parse_background(args.background) if args.background else None
@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera {args.camera}: {frames} frames shown")
         return 0
 
+    for line in renamed_outputs(jobs):
+        print(f"note: {line}")
     options = OutputOptions(output_dir, background=background, save_trimap=args.save_trimap,
                             overwrite=args.overwrite, print_timings=args.timings)
     start = time.perf_counter()

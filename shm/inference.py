@@ -286,9 +286,10 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
                  recursive: bool = False) -> tuple[list[Job], list[Path]]:
     """The jobs for a photo, a video or a folder, and the folder's files that are not media.
 
-    Folder outputs keep the subfolders (with `recursive`); two inputs with the same stem in one
-    folder (`a.jpg`, `a.png`) are named `a_jpg`, `a_png`. Files inside `output_dir` named like
-    outputs (`*_alpha.png`, ...) are earlier results, not inputs.
+    Folder outputs keep the subfolders (with `recursive`); inputs whose output names would
+    collide get unique ones (`unique_output_stems`): a job whose `output_stem` differs from its
+    file's stem was renamed. Files inside `output_dir` named like outputs (`*_alpha.png`, ...)
+    are earlier results, not inputs.
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
     if input_path.is_file():
@@ -304,13 +305,45 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
             continue
         suffix = path.suffix.lower()
         (media if suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS else ignored).append(path)
-    stems = [path.relative_to(input_path).with_suffix("") for path in media]
-    jobs = []
-    for path, stem in zip(media, stems):
-        if stems.count(stem) > 1:
-            stem = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}")
-        jobs.append(Job(str(path.relative_to(input_path)), output_dir / stem, path=path))
+    stems = unique_output_stems([path.relative_to(input_path) for path in media])
+    jobs = [Job(str(path.relative_to(input_path)), output_dir / stem, path=path) for path, stem in zip(media, stems)]
     return jobs, ignored
+
+
+def unique_output_stems(relative_paths: list[Path]) -> list[Path]:
+    """One output stem per input path (relative to the input folder), all different even on a
+    case-insensitive file system, planned before anything is written.
+
+    A stem used once stays as it is (`b.png` -> `b`); inputs sharing a stem (`a.jpg`, `a.png`,
+    `a.JPG`) keep their extension (`a_jpg`, `a_png`, `a_JPG_2`: the extension's case cannot
+    tell outputs apart); a kept extension that meets another name (`b.jpg` + `b.png` +
+    `b_jpg.png`) gets the next free number.
+    """
+    def key(stem: Path) -> str:
+        return stem.as_posix().casefold()
+
+    natural = [path.with_suffix("") for path in relative_paths]
+    counts: dict[str, int] = {}
+    for stem in natural:
+        counts[key(stem)] = counts.get(key(stem), 0) + 1
+    taken = {key(stem) for stem in natural if counts[key(stem)] == 1}
+    stems = []
+    for path, stem in zip(relative_paths, natural):
+        if counts[key(stem)] > 1:
+            base = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.')}")
+            stem, number = base, 1
+            while key(stem) in taken:
+                number += 1
+                stem = base.with_name(f"{base.name}_{number}")
+            taken.add(key(stem))
+        stems.append(stem)
+    return stems
+
+
+def renamed_outputs(jobs: list[Job]) -> list[str]:
+    """One line per job whose outputs do not take its file's stem (`unique_output_stems`)."""
+    return [f"{job.label}: outputs named {job.output_stem.name}_* (another input has the same name)"
+            for job in jobs if job.path is not None and job.output_stem.name != job.path.stem]
 
 
 def output_paths(job: Job, options: OutputOptions) -> dict[str, Path]:

@@ -226,6 +226,31 @@ def test_collect_jobs_names_outputs_without_collisions(tmp_path):
         collect_jobs(tmp_path / "missing", tmp_path)
 
 
+def test_unique_output_stems_keep_extensions_and_number_what_still_collides():
+    names = ["a.jpg", "a.JPG", "a.png", "b.jpg", "b.png", "b_jpg.png", "c.png", "C.jpg", "sub/a.png"]
+    stems = [stem.as_posix() for stem in inference.unique_output_stems([Path(name) for name in names])]
+    assert stems == ["a_jpg", "a_JPG_2", "a_png", "b_jpg_2", "b_png", "b_jpg", "c_png", "C_jpg", "sub/a"]
+    assert len({stem.casefold() for stem in stems}) == len(names)
+
+
+def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, weights_path, capsys):
+    names = ["a.jpg", "a.JPG", "b.jpg", "b.png", "b_jpg.png"]
+    (tmp_path / "in").mkdir()
+    for seed, name in enumerate(names):
+        Image.fromarray(random_photo(20, 30 + seed, seed=seed)).save(tmp_path / "in" / name,
+                                                                      format="PNG" if name.endswith("png") else "JPEG")
+    out = tmp_path / "out"
+    args = ["--input", tmp_path / "in", "--output", out, "--weights", weights_path, "--working-size", WORKING_SIZE]
+    status, text = run_cli(args, capsys)
+    assert status == 0 and "5 processed, 0 skipped" in text, text
+    widths = sorted(Image.open(path).size[0] for path in out.glob("*_alpha.png"))
+    assert widths == [30, 31, 32, 33, 34]  # five photos, five alphas: none replaced another
+    assert "note: a.JPG: outputs named a_JPG_*" in text and "note: a.jpg: outputs named a_jpg_2_*" in text
+    assert "note: b.jpg: outputs named b_jpg_2_*" in text
+    status, text = run_cli(args, capsys)
+    assert "0 processed, 5 skipped" in text
+
+
 # --- folders with good and bad files (through the CLI) --------------------------------------------
 
 def make_mixed_folder(folder: Path) -> dict[str, tuple[int, int] | None]:
