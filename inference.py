@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from shm.inference import (Job, Matter, OutputOptions, check_output_dir, collect_jobs,
+    from shm.inference import (Job, Matter, OutputOptions, check_output_dir, check_output_settings, collect_jobs,
                                display_problem, matte_jobs, parse_background, renamed_outputs, run_camera)
 
     try:
@@ -104,10 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera {args.camera}: {frames} frames shown")
         return 0
 
-    for line in renamed_outputs(jobs):
-        print(f"note: {line}")
     options = OutputOptions(output_dir, background=background, save_trimap=args.save_trimap,
                             overwrite=args.overwrite, print_timings=args.timings)
+    try:
+        unrecorded = check_output_settings(matter, jobs, options)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for line in renamed_outputs(jobs) + [unrecorded] * bool(unrecorded):
+        print(f"note: {line}")
     start = time.perf_counter()
     summary = matte_jobs(matter, jobs, options)
     summary.ignored = len(ignored)

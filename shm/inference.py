@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -106,16 +108,20 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected uint8 or float pixels in [0, 1], got {image.dtype}")
 
 
+class ModelOutputError(ValueError):
+    """The model gave unusable numbers (NaN or infinite) for an image."""
+
+
 class Matter:
     """Alpha mattes of people in photos: an SHM model plus full-resolution upsampling.
 
     `model`: a runner of any backend (`shm.backends.load_backend`), or a Keras model taking
     (B, H, W, 3) RGB [0, 1] and returning a dict with `alpha` (B, H, W, 1) and `trimap`
     (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (an
-    export made without `dynamic_size`) runs at that size (the photo is stretched to it); a
-    dynamic one (a model built without input size, the shipped `.onnx`) runs at the photo
-    resized so its longer side is `working_size` (keeping the aspect ratio, each side a
-    multiple of 32). `guided_radius` / `guided_eps`: the guided filter
+    export made without `dynamic_size`) runs at that size (the photo fitted into it with its
+    aspect ratio, the rest padded); a dynamic one (a model built without input size, the shipped
+    `.onnx`) runs at the photo resized so its longer side is `working_size` (at most the photo's
+    own, keeping the aspect ratio, each side a multiple of 32). `guided_radius` / `guided_eps`: the guided filter
     that brings alpha back to the photo's resolution (radius in network-size pixels; smaller eps
     follows the photo's edges more closely).
     """
@@ -132,6 +138,7 @@ class Matter:
         self.working_size = working_size
         self.guided_radius = guided_radius
         self.guided_eps = guided_eps
+        self.model_file: Path | None = None  # set by from_weights; names the model in output records
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,
@@ -144,7 +151,9 @@ class Matter:
         if not path.exists():
             raise ModelFileError(f"{path}: no such model file; {TRAINING_HINT}")
         runner = load_backend(path, backend=backend, num_threads=num_threads)
-        return cls(runner, working_size=working_size, **kwargs)
+        matter = cls(runner, working_size=working_size, **kwargs)
+        matter.model_file = path
+        return matter
 
     @classmethod
     def from_preset(cls, preset: str = "lite", weights: str | os.PathLike | None = None,
@@ -171,12 +180,26 @@ class Matter:
                                 backend=backend, num_threads=num_threads, **kwargs)
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
-        """The (h, w) the network runs at for a photo of `height` x `width`."""
+        """The (h, w) the network runs at for a photo of `height` x `width`: a fixed-size model's
+        size, else the photo resized so its longer side is `working_size`, or its own size when
+        smaller (the network never runs above the photo's size), each side a multiple of 32."""
         if self.fixed_size is not None:
             return self.fixed_size
-        scale = self.working_size / max(height, width)
+        scale = min(self.working_size, max(height, width)) / max(height, width)
         return tuple(max(SIZE_MULTIPLE, round(side * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
                      for side in (height, width))
+
+    def content_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, h, w) of the photo inside the network input: all of it for a dynamic-size
+        model; for a fixed-size one the photo keeps its aspect ratio, centred, and the rest is padding."""
+        network_height, network_width = self.network_size(height, width)
+        if self.fixed_size is None:
+            return 0, 0, network_height, network_width
+        scale = min(network_height / height, network_width / width)
+        content_height = min(network_height, max(1, round(height * scale)))
+        content_width = min(network_width, max(1, round(width * scale)))
+        return ((network_height - content_height) // 2, (network_width - content_width) // 2,
+                content_height, content_width)
 
     def matte(self, image: np.ndarray, foreground: bool = True, trimap: bool = False) -> MatteResult:
         """Alpha (and optionally foreground colours and trimap) of `image` at its own resolution."""
@@ -184,17 +207,25 @@ class Matter:
         height, width = image.shape[:2]
         times = StageTimes()
         start = time.perf_counter()
-        small_height, small_width = self.network_size(height, width)
+        network_height, network_width = self.network_size(height, width)
+        top, left, small_height, small_width = self.content_box(height, width)
         small = resize(image, small_height, small_width)
-        outputs = self.runner((small.astype(np.float32) / 255.0)[None])
-        alpha_low = outputs["alpha"][0, ..., 0]
+        # A fixed-size model sees the photo undistorted, padded with its edge pixels.
+        padded = cv2.copyMakeBorder(small, top, network_height - small_height - top, left,
+                                    network_width - small_width - left, cv2.BORDER_REPLICATE)
+        outputs = self.runner((padded.astype(np.float32) / 255.0)[None])
+        box = (0, slice(top, top + small_height), slice(left, left + small_width))
+        alpha_low = outputs["alpha"][box][..., 0]
+        if not np.isfinite(alpha_low).all():
+            raise ModelOutputError("the model's alpha is not a number (NaN or infinite) for this image: "
+                                   "the model file is broken (e.g. trained into NaN)")
         times.network = time.perf_counter() - start
 
         start = time.perf_counter()
         alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
         classes = None
         if trimap:
-            probabilities = resize(outputs["trimap"][0], height, width)
+            probabilities = resize(outputs["trimap"][box], height, width)
             classes = np.argmax(probabilities, axis=-1).astype(np.uint8)
         times.upsampling = time.perf_counter() - start
 
@@ -440,7 +471,76 @@ def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[S
                 raise ValueError(f"{job.path}: no frame could be read (corrupt file or unsupported codec)")
     finally:
         capture.release()
+    if frame_count is not None and frames < frame_count:
+        # The outputs hold every frame there was; the run still fails so that nobody takes them for whole.
+        raise ValueError(f"{job.path}: only {frames} of the {frame_count} frames its header announces could be "
+                         f"read (truncated or corrupt file); its outputs hold those {frames} frames")
     return total, frames
+
+
+# ---------------------------------------------------------------------------------------------------
+# What made the outputs of a folder
+
+# Hidden, so folder runs never take it for an input.
+SETTINGS_RECORD = ".shm_inference.json"
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, or of every file of a directory (a SavedModel) in name order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def output_settings(matter: Matter, background: np.ndarray | None) -> dict:
+    """What decides the pixels of a run's outputs: the model file's content, the network size, the
+    guided filter, and the background of composites."""
+    network = (f"fixed {matter.fixed_size[0]}x{matter.fixed_size[1]}" if matter.fixed_size
+               else f"longer side {matter.working_size}")
+    return {"model": f"{matter.model_file.name} sha256:{file_digest(matter.model_file)[:16]}",
+            "network": network, "guided_filter": [matter.guided_radius, matter.guided_eps],
+            "background": None if background is None
+            else f"{background.shape} sha256:{hashlib.sha256(background.tobytes()).hexdigest()[:16]}"}
+
+
+def check_output_settings(matter: Matter, jobs: list[Job], options: OutputOptions) -> str | None:
+    """Keep one folder's outputs from mixing two settings (another model, size or background), then
+    record this run's settings in the folder.
+
+    Raises `ValueError` naming the folder when outputs this run would keep (no `overwrite`) were
+    made with other settings: a background matters only where a composite exists. Returns a note
+    when existing outputs have no record (older runs), else None.
+    """
+    if matter.model_file is None:
+        return None
+    settings = output_settings(matter, options.background)
+    record_path = Path(options.output_dir) / SETTINGS_RECORD
+    existing = [path for job in jobs for path in output_paths(job, options).values() if path.exists()]
+    note = None
+    if existing and not options.overwrite:
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = None
+        if record is None:
+            note = (f"{options.output_dir}: {len(existing)} existing outputs have no record of the settings that "
+                    "made them; they are kept as they are (--overwrite replaces them)")
+        else:
+            composites = any(path.name.endswith((IMAGE_OUTPUTS["composite"], VIDEO_OUTPUTS["composite"]))
+                             for path in existing)
+            differing = [name for name in settings if record.get(name) != settings[name]
+                         and (name != "background" or composites)]
+            if differing:
+                shown = "; ".join(f"{name} {record.get(name)} there, {settings[name]} now" for name in differing)
+                raise ValueError(f"{options.output_dir}: holds outputs made with other settings ({shown}); give "
+                                 "--overwrite to replace them or choose another --output")
+    with atomic_path(record_path) as temporary:
+        temporary.write_text(json.dumps(settings, indent=2) + "\n")
+    return note
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -482,6 +582,8 @@ def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summa
                 times, frames = outcome if outcome is not None else (None, 0)
             else:
                 times, frames = matte_image_job(matter, job, options), 1
+        except ModelOutputError as error:
+            raise ValueError(f"{job.path or job.label}: {error}") from None
         except (ValueError, OSError):
             raise
         except Exception as error:  # e.g. cv2.error or a TF error: still one line, and go on

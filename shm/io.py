@@ -42,6 +42,11 @@ def _open(path: str | os.PathLike) -> Image.Image:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as error:
         raise ImageReadError(f"{path}: corrupt or truncated image ({error})") from None
+    frames = getattr(image, "n_frames", 1)
+    # MPO (camera JPEGs with a preview or depth frame) holds the photo in its first frame.
+    if frames > 1 and image.format != "MPO":
+        raise ImageReadError(f"{path}: an animated or multi-page {image.format} ({frames} frames), not one "
+                             "photo; extract its frames (e.g. with ffmpeg) or save the one you want")
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not cost the photo itself

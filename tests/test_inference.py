@@ -89,8 +89,48 @@ def test_network_size_keeps_aspect_ratio_in_multiples_of_32(matter):
     assert big.network_size(600, 800) == (256, 320)
     assert big.network_size(3000, 4000) == (256, 320)
     assert big.network_size(4000, 3000) == (320, 256)
-    assert big.network_size(1, 1) == (320, 320)
     assert big.network_size(10, 4000) == (32, 320)
+    # Never above the photo's own size (but at least 32 px): no memory spent on invented pixels.
+    assert big.network_size(1, 1) == (32, 32)
+    assert big.network_size(100, 200) == (96, 192)
+    assert Matter(matter.runner, working_size=4000).network_size(480, 640) == (480, 640)
+
+
+class EchoRunner(inference.Runner):
+    """A fake model: alpha is the input's red channel (or NaN with `nan`); keeps the last input."""
+
+    backend = "echo"
+
+    def __init__(self, input_size=None, nan=False):
+        self.input_size, self.nan, self.seen = input_size, nan, None
+
+    def _run(self, images):
+        self.seen = images
+        alpha = np.full_like(images[..., :1], np.nan) if self.nan else images[..., :1]
+        return {"alpha": alpha, "trimap": images}
+
+
+def test_fixed_size_models_see_the_photo_with_its_aspect_ratio_padded():
+    runner = EchoRunner(input_size=(64, 64))
+    photo = random_photo(30, 60, seed=2)
+    result = Matter(runner).matte(photo, trimap=True)
+    seen = runner.seen[0]
+    expected = inference.resize(photo, 32, 64).astype(np.float32) / 255
+    np.testing.assert_allclose(seen[16:48], expected, atol=1e-6)  # centred, not stretched to 64x64
+    np.testing.assert_array_equal(seen[:16], np.broadcast_to(seen[16], (16, 64, 3)))  # edge padding
+    np.testing.assert_array_equal(seen[48:], np.broadcast_to(seen[47], (16, 64, 3)))
+    # Alpha comes from the photo's part only: the echoed red channel, back at full size.
+    assert result.alpha.shape == (30, 60) and np.abs(result.alpha - photo[..., 0] / 255).max() < 0.05
+
+
+def test_a_model_giving_nan_fails_each_photo_naming_it(tmp_path):
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    jobs, _ = collect_jobs(tmp_path, out)
+    summary = matte_jobs(Matter(EchoRunner(nan=True), working_size=64), jobs, OutputOptions(out))
+    assert summary.processed == 0 and len(summary.errors) == 1
+    assert summary.errors[0].startswith(f"{tmp_path / 'a.png'}: the model's alpha is not a number")
+    assert not list(out.glob("a_*"))
 
 
 @pytest.mark.parametrize("format", ["tflite", "onnx"])
@@ -251,6 +291,29 @@ def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, weight
     assert "0 processed, 5 skipped" in text
 
 
+def test_cli_never_mixes_outputs_of_two_settings_in_one_folder(tmp_path, weights_path, export_paths, capsys):
+    Image.fromarray(random_photo(40, 40)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    keras_run = ["--input", tmp_path / "a.png", "--output", out, "--weights", weights_path,
+                 "--working-size", WORKING_SIZE]
+    assert run_cli(keras_run, capsys)[0] == 0
+    alpha = (out / "a_alpha.png").read_bytes()
+    # Another model into the same folder would keep this alpha beside its own composite.
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["onnx"],
+                            "--background", "lime"], capsys)
+    assert status == 2 and f"error: {out}: holds outputs made with other settings (model tiny_lite.keras" in text
+    assert not (out / "a_composite.png").exists() and (out / "a_alpha.png").read_bytes() == alpha
+    # The same model adds a composite; then another background is refused where a composite exists.
+    assert run_cli(keras_run + ["--background", "lime"], capsys)[0] == 0
+    on_lime = np.asarray(Image.open(out / "a_composite.png"), np.int32)
+    status, text = run_cli(keras_run + ["--background", "red"], capsys)
+    assert status == 2 and "background" in text and "model" not in text.split("settings")[1]
+    status, text = run_cli(keras_run + ["--background", "red", "--overwrite"], capsys)
+    assert status == 0, text
+    on_red = np.asarray(Image.open(out / "a_composite.png"), np.int32)
+    assert (on_red[..., 0] - on_lime[..., 0]).mean() > 0 and (on_red[..., 1] - on_lime[..., 1]).mean() < 0
+
+
 # --- folders with good and bad files (through the CLI) --------------------------------------------
 
 def make_mixed_folder(folder: Path) -> dict[str, tuple[int, int] | None]:
@@ -305,7 +368,7 @@ def test_cli_mattes_a_folder_and_reports_each_bad_file(tmp_path, weights_path, c
         np.testing.assert_array_equal(np.asarray(rgba)[..., 3], np.asarray(alpha_image))
         assert Image.open(out / f"{name}_composite.png").size == size[::-1]
         assert set(np.unique(np.asarray(Image.open(out / f"{name}_trimap.png")))) <= {0, 128, 255}
-    assert not list(out.glob(".*"))  # no temporary files left behind
+    assert [path.name for path in out.glob(".*")] == [inference.SETTINGS_RECORD]  # no temporary files left
 
     before = (out / "photo_alpha.png").stat().st_mtime_ns
     status, text = run_cli(args, capsys)
@@ -426,6 +489,24 @@ def read_video(path: Path):
         frames.append(frame)
     capture.release()
     return fps, frames
+
+
+def test_a_truncated_video_keeps_its_readable_frames_and_fails(tmp_path, matter):
+    writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 12, (64, 48))
+    for index in range(24):
+        writer.write(random_photo(48, 64, seed=index))
+    writer.release()
+    data = (tmp_path / "whole.avi").read_bytes()
+    (tmp_path / "whole.avi").unlink()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])  # the header still says 24 frames
+    _, readable = read_video(tmp_path / "cut.avi")
+    assert 0 < len(readable) < 24
+    out = tmp_path / "out"
+    jobs, _ = collect_jobs(tmp_path, out)
+    summary = matte_jobs(matter, jobs, OutputOptions(out))
+    assert summary.processed == 0 and len(summary.errors) == 1
+    assert f"cut.avi: only {len(readable)} of the 24 frames" in summary.errors[0]
+    assert len(read_video(out / "cut_alpha.mp4")[1]) == len(readable)
 
 
 def test_video_gives_alpha_and_composite_videos_at_the_same_frame_rate(tmp_path, matter):

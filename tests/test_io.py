@@ -101,3 +101,13 @@ def test_images_by_stem_groups_sorted_and_skips_other_files(tmp_path):
         (tmp_path / name).write_bytes(b"")
     groups = images_by_stem(tmp_path)
     assert groups == {"a": [tmp_path / "a.jpg", tmp_path / "a.png"], "b": [tmp_path / "b.png"], "c": [tmp_path / "c.JPG"]}
+
+
+def test_animated_and_multi_page_images_are_refused_not_cut_to_a_frame(tmp_path, rgb):
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    for name in ["anim.gif", "pages.tiff", "anim.png"]:
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
+        with pytest.raises(ImageReadError, match=f"{name}: an animated or multi-page .* \\(2 frames\\)"):
+            read_image(tmp_path / name)
+    frames[0].save(tmp_path / "still.gif")
+    assert read_image(tmp_path / "still.gif").shape == rgb.shape
