@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(report.describe())
     if args.benchmark:
-        runner = load_backend(report.path, args.format, num_threads=args.threads)
+        runner = load_backend(report.path, args.format, num_threads=args.threads, trust_savedmodel=True)
         size = report.input_size
         seconds = benchmark(runner, size)
         print(f"benchmark: {args.format} ({args.quantize or 'float32'}) at {size[0]}x{size[1]}, batch 1: "

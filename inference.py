@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(the output keeps the subfolders)")
     parser.add_argument("--weights", metavar="PATH", default=None,
                         help="a whole SHM model saved as .keras, or an export of export.py (.tflite, "
-                             ".onnx, SavedModel directory) (default: the preset's shipped model for "
+                             ".onnx, SavedModel directory with --trust-savedmodel) (default: the preset's shipped model for "
                              "--backend: weights/shm_lite.onnx for lite, weights/shm_lite.keras with "
                              "--backend keras)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "for .keras files, tflite for .tflite, onnx for .onnx, savedmodel for a "
                              "SavedModel directory). Fixed-size exports run at their size (the photo is "
                              "resized to it and --working-size is ignored)")
+    parser.add_argument("--trust-savedmodel", action="store_true",
+                        help="allow a SavedModel directory as --weights: its graph can read and write files, "
+                             "so only for models you made or trust (default: refused; .onnx, .tflite and "
+                             ".keras files cannot do that, see docs/inference.md)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="threads of the TFLite / ONNX runtime (default: every core); keras and "
                              "savedmodel use TensorFlow's settings")
@@ -89,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.input is not None:
             jobs, ignored = collect_jobs(args.input, args.output, recursive=args.recursive)
         matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size,
-                                    backend=args.backend, num_threads=args.threads)
+                                    backend=args.backend, num_threads=args.threads,
+                                    trust_savedmodel=args.trust_savedmodel)
         output_dir = check_output_dir(args.output) if args.camera is None else None
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

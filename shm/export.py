@@ -291,7 +291,7 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
             write_tflite(inference_function(model, graph_size), temporary, quantize)
         else:
             write_onnx(inference_function(model, graph_size), temporary, quantize)
-        runner = load_backend(temporary, format, num_threads=num_threads)
+        runner = load_backend(temporary, format, num_threads=num_threads, trust_savedmodel=True)  # written here
         per_size = [max_differences(reference, runner(images)) for reference, images in zip(expected, batches)]
         differences = {name: max(each[name] for each in per_size) for name in OUTPUT_NAMES}
         if quantize is None and not differences["alpha"] < FLOAT32_TOLERANCE:  # NaN fails too

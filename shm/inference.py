@@ -142,15 +142,17 @@ class Matter:
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,
-                     backend: str | None = None, num_threads: int | None = None, **kwargs) -> "Matter":
+                     backend: str | None = None, num_threads: int | None = None,
+                     trust_savedmodel: bool = False, **kwargs) -> "Matter":
         """Load an SHM model file of any format `shm.backends` runs: a whole model saved as
-        `.keras`, or an export (`.tflite`, `.onnx`, SavedModel directory). `backend`: one of
+        `.keras`, or an export (`.tflite`, `.onnx`, SavedModel directory, which is refused unless
+        `trust_savedmodel`: it can run file operations). `backend`: one of
         `shm.backends.BACKENDS`, by default the one the file's format needs; `num_threads`: the
         TFLite / ONNX runtime's threads. `ModelFileError` naming the file if it cannot be used."""
         path = Path(path)
         if not path.exists():
             raise ModelFileError(f"{path}: no such model file; {TRAINING_HINT}")
-        runner = load_backend(path, backend=backend, num_threads=num_threads)
+        runner = load_backend(path, backend=backend, num_threads=num_threads, trust_savedmodel=trust_savedmodel)
         matter = cls(runner, working_size=working_size, **kwargs)
         matter.model_file = path
         return matter
@@ -161,7 +163,7 @@ class Matter:
                     num_threads: int | None = None, **kwargs) -> "Matter":
         """The preset's shipped model for `backend` (default: the preset's `default_backend`, its
         fastest correct path), or `weights`, at the preset's working size (or `working_size`);
-        `backend` and `num_threads` as in `from_weights`."""
+        `backend`, `num_threads` and `trust_savedmodel` (in `kwargs`) as in `from_weights`."""
         from models.presets import PRESETS
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")

@@ -48,7 +48,7 @@ def test_float32_export_reloads_and_matches_keras(format, keras_runner):
     assert report.path.exists() and report.size_bytes > 0 and report.max_alpha_difference < 1e-3
     assert leftovers(report.path.parent) == []
 
-    runner = load_backend(report.path, num_threads=1)
+    runner = load_backend(report.path, num_threads=1, trust_savedmodel=True)
     assert runner.backend == format
     if format == "keras":  # keeps the dynamic size; checked at the preset's working size
         assert runner.input_size is None and report.input_size == (320, 320)

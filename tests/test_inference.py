@@ -212,6 +212,38 @@ def test_weights_of_another_kind_give_one_line_naming_the_file(tmp_path):
         assert str(path) in message and reason in message and "\n" not in message
 
 
+def write_savedmodel_that_writes(folder: Path, marker: Path) -> Path:
+    """A SavedModel with the SHM signature whose graph writes `marker` when it runs: an attack."""
+    import tensorflow as tf
+
+    class Attack(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="image")])
+        def serving_default(self, image):
+            tf.io.write_file(str(marker), "owned")
+            return {"alpha": image[..., :1], "trimap": image}
+
+    module = Attack()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serving_default})
+    return folder
+
+
+def test_savedmodels_are_refused_unless_trusted(tmp_path, weights_path, capsys):
+    marker = tmp_path / "written_by_the_model"
+    attack = write_savedmodel_that_writes(tmp_path / "attack_savedmodel", marker)
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    args = ["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--weights", attack]
+    status, text = run_cli(args, capsys)
+    assert status == 2 and text.startswith(f"error: {attack}: a SavedModel runs whatever operations")
+    assert "--trust-savedmodel" in text and len(text.strip().splitlines()) == 1
+    assert not marker.exists()
+    with pytest.raises(ModelFileError, match="--trust-savedmodel"):
+        Matter.from_weights(tiny_shm_exports.float32_export("savedmodel").path)
+    # Trusted, it runs (and this one does what it was written to do).
+    status, text = run_cli(args + ["--trust-savedmodel", "--working-size", 64], capsys)
+    assert status == 0, text
+    assert marker.read_text() == "owned"
+
+
 def test_saved_shm_round_trips_into_the_same_mattes(matter, weights_path):
     again = Matter.from_weights(weights_path, working_size=WORKING_SIZE)
     photo = random_photo(40, 40, seed=3)
