@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter woul
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from shm.backends import BACKENDS  # light: no TensorFlow
+    from shm.backends import BACKENDS, thread_count  # light: no TensorFlow
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="allow a SavedModel directory as --weights: its graph can read and write files, "
                              "so only for models you made or trust (default: refused; .onnx, .tflite and "
                              ".keras files cannot do that, see docs/inference.md)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads of the TFLite / ONNX runtime (default: every core); keras and "
                              "savedmodel use TensorFlow's settings")
     parser.add_argument("--preset", default="lite",
@@ -79,7 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from shm.inference import (Job, Matter, OutputOptions, check_output_dir, check_output_settings, collect_jobs,
+    from shm.io import check_output_dir, stop_on_sigterm_like_sigint, sweep_stale_temporaries
+
+    stop_on_sigterm_like_sigint()
+    from shm.inference import (Job, Matter, OutputOptions, check_output_settings, collect_jobs,
                                display_problem, matte_jobs, parse_background, renamed_outputs, run_camera)
 
     try:
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera {args.camera}: {frames} frames shown")
         return 0
 
+    for path in sweep_stale_temporaries(output_dir, recursive=args.recursive):
+        print(f"note: removed {path}, a temporary file of an interrupted run")
     options = OutputOptions(output_dir, background=background, save_trimap=args.save_trimap,
                             overwrite=args.overwrite, print_timings=args.timings)
     try:

@@ -240,6 +240,25 @@ class OnnxRunner(Runner):
         return dict(zip(OUTPUT_NAMES, self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})))
 
 
+def check_num_threads(num_threads: int | None) -> None:
+    """`ValueError` unless `num_threads` is None (every core) or at least 1."""
+    if num_threads is not None and (isinstance(num_threads, bool) or int(num_threads) != num_threads
+                                    or num_threads < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, got {num_threads}")
+
+
+def thread_count(text: str) -> int:
+    """argparse type of `--threads`: refused before any work when it is not a whole number >= 1."""
+    import argparse
+
+    try:
+        value = int(text)
+        check_num_threads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
+    return value
+
+
 def backend_of(path: str | os.PathLike) -> str:
     """The backend a path's format needs: from the suffix, or `savedmodel` for a SavedModel directory."""
     path = Path(path)
@@ -263,6 +282,7 @@ def load_backend(path_or_model: "str | os.PathLike | keras.Model", backend: str 
         if backend not in (None, "keras"):
             raise ValueError(f"a Keras model runs on the keras backend, not {backend!r}")
         return KerasRunner(path_or_model)
+    check_num_threads(num_threads)
     path = Path(path_or_model)
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

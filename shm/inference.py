@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -602,17 +601,6 @@ def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summa
 
     summary.errors = run_per_file(run, jobs, description="matting")
     return summary
-
-
-def check_output_dir(output_dir: str | os.PathLike) -> Path:
-    """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
-    output_dir = Path(output_dir)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=output_dir).close()
-    except OSError as error:
-        raise OSError(f"{output_dir}: output folder is not writable ({error.strerror or error})") from None
-    return output_dir
 
 
 # ---------------------------------------------------------------------------------------------------

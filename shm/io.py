@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import signal
 import tempfile
 import warnings
 from pathlib import Path
@@ -110,13 +113,69 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
     return channel.astype(np.float32) / 255.0
 
 
+# `.NAME.PID.XXXXXXXX.tmp[.suffixes]` (files) and `.NAME.PID.XXXXXXXX.tmp` / `.old` (directories):
+# the temporaries of `temporary_prefix`, with the id of the process that writes them.
+_TEMPORARY_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[a-z0-9_]{8}\.(tmp|old)(\..+)?$")
+
+
+def temporary_prefix(name: str) -> str:
+    """The prefix of a temporary beside the output `name` (for `tempfile.mkstemp` / `mkdtemp`): hidden,
+    and naming this process, so `sweep_stale_temporaries` can tell a killed run's leftovers."""
+    return f".{name}.{os.getpid()}."
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Remove the temporary files and directories of `atomic_path` (and `shm.export.atomic_directory`)
+    in `folder` whose writing process is no longer running on this machine (a run killed with
+    -9, a power cut); return them. Those of live processes (a concurrent run) stay."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.rglob(".*") if recursive else folder.glob(".*")):
+        match = _TEMPORARY_NAME.match(path.name)
+        if match is None or _running(int(match["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a timeout, `docker stop`, Slurm), raised like Ctrl-C so that every `finally` runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def stop_on_sigterm_like_sigint() -> None:
+    """Make SIGTERM stop this process as Ctrl-C does: temporaries removed, nothing half-written.
+    For command-line entry points (signal handlers belong to the main thread)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last: writers (cv2, Keras) choose the format from it.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.stem),
+                                         suffix=f".tmp{path.suffix}")
     os.close(handle)
     temporary = Path(temporary)
     # mkstemp creates owner-only files; outputs get the permissions a plain open() would give.
@@ -129,6 +188,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def check_output_dir(output_dir: str | os.PathLike) -> Path:
+    """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output_dir).close()
+    except OSError as error:
+        raise OSError(f"{output_dir}: output folder is not writable ({error.strerror or error})") from None
+    return output_dir
 
 
 def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:

@@ -555,3 +555,19 @@ def test_video_gives_alpha_and_composite_videos_at_the_same_frame_rate(tmp_path,
     _, alpha_frames = read_video(out / "clip_alpha.mp4")
     assert np.abs(alpha_frames[0][..., 0].astype(int) - alpha_frames[0][..., 2]).max() <= 8  # grey
     assert not list(out.glob(".*"))
+
+
+def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, weights_path, capsys):
+    from test_io import dead_pid
+
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = out / f".a_alpha.{dead_pid()}.abcd1234.tmp.png"
+    leftover.write_bytes(b"half a png")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--input", str(tmp_path / "a.png"), "--output", str(out), "--threads", "-3"])
+    assert stopped.value.code == 2 and "--threads: must be a whole number of at least 1" in capsys.readouterr().err
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", weights_path,
+                            "--working-size", WORKING_SIZE], capsys)
+    assert status == 0 and f"note: removed {leftover}" in text and not leftover.exists()
