@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter would bury the report
 
@@ -67,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.backends import load_backend
     from shm.export import benchmark, export_model
-    from shm.io import stop_on_sigterm_like_sigint
+    from shm.io import stop_on_sigterm_like_sigint, sweep_stale_temporaries
 
     stop_on_sigterm_like_sigint()
+    for path in sweep_stale_temporaries(Path(args.output).parent):
+        print(f"note: removed {path}, a temporary of an interrupted export")
     print(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", flush=True)
     try:
         report = export_model(args.weights, args.format, args.output, quantize=args.quantize, preset=args.preset,
