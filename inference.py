@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter woul
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from shm.backends import BACKENDS, thread_count  # light: no TensorFlow
+    from shm.io import DEFAULT_MAX_PIXELS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -70,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "#00ff00 or r,g,b) or image; videos default to #00ff00")
     parser.add_argument("--save-trimap", action="store_true",
                         help="also write the predicted trimap NAME_trimap.png (0/128/255)")
+    parser.add_argument("--max-pixels", type=float, default=None, metavar="MP",
+                        help="largest photo to matte, in megapixels; larger ones fail with one line before "
+                             f"they are decoded (memory: about 30 bytes per pixel) (default: {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (by default they are kept and the file is skipped)")
     parser.add_argument("--timings", action="store_true",
@@ -79,9 +83,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from shm.io import check_output_dir, stop_on_sigterm_like_sigint, sweep_stale_temporaries
+    from shm.io import check_output_dir, set_max_pixels, stop_on_sigterm_like_sigint, sweep_stale_temporaries
 
     stop_on_sigterm_like_sigint()
+    if args.max_pixels is not None:
+        if args.max_pixels <= 0:
+            print(f"error: --max-pixels must be positive, got {args.max_pixels:g}", file=sys.stderr)
+            return 2
+        set_max_pixels(round(args.max_pixels * 1e6))
     from shm.inference import (Job, Matter, OutputOptions, check_output_settings, collect_jobs,
                                display_problem, matte_jobs, parse_background, renamed_outputs, run_camera)
 

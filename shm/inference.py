@@ -35,8 +35,8 @@ from tqdm import tqdm
 from shm.backends import ModelFileError, Runner, load_backend
 from shm.batch import run_per_file
 from shm.foreground import composite, estimate_foreground
-from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, write_png_atomic
-from shm.upsampling import guided_upsample, resize
+from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, row_bands, to_uint8, write_png_atomic
+from shm.upsampling import RowUpsampler, guided_upsample, resize
 
 if TYPE_CHECKING:
     import keras
@@ -226,8 +226,10 @@ class Matter:
         alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
         classes = None
         if trimap:
-            probabilities = resize(outputs["trimap"][box], height, width)
-            classes = np.argmax(probabilities, axis=-1).astype(np.uint8)
+            probabilities = RowUpsampler(outputs["trimap"][box], height, width)
+            classes = np.empty((height, width), np.uint8)
+            for rows in row_bands(height):
+                classes[rows] = np.argmax(probabilities.rows(rows.start, rows.stop), axis=-1)
         times.upsampling = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -391,15 +393,17 @@ def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str,
                         background: np.ndarray | None, overwrite: bool = True) -> float:
     """Write the PNGs named in `paths` (existing ones only when `overwrite`); return seconds spent."""
     start = time.perf_counter()
-    alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
+    alpha_uint8 = to_uint8(result.alpha)
     for kind, path in paths.items():
         if path.exists() and not overwrite:
             continue
         if kind == "alpha":
             array = alpha_uint8
         elif kind == "rgba":
-            colours = np.clip(np.rint(result.foreground * 255.0), 0, 255).astype(np.uint8)
-            array = np.dstack([colours, alpha_uint8])
+            array = np.empty((*alpha_uint8.shape, 4), np.uint8)
+            for rows in row_bands(len(array)):
+                array[rows, :, :3] = to_uint8(result.foreground[rows])
+            array[..., 3] = alpha_uint8
         elif kind == "composite":
             array = composite(result.foreground, result.alpha,
                               fit_background(background, *image.shape[:2]))
@@ -459,7 +463,7 @@ def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[S
                         if not writer.isOpened():
                             raise OSError(f"{paths[kind]}: cannot open a video writer (mp4v)")
                         writers[kind] = writer
-                alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
+                alpha_uint8 = to_uint8(result.alpha)
                 writers["alpha"].write(cv2.cvtColor(alpha_uint8, cv2.COLOR_GRAY2BGR))
                 mixed = composite(result.foreground, result.alpha, fit_background(background, *frame.shape[:2]))
                 writers["composite"].write(cv2.cvtColor(mixed, cv2.COLOR_RGB2BGR))

@@ -21,8 +21,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-# Photos of up to ~200 MP are legitimate input; Pillow's default guard (89 MP) would reject them.
-Image.MAX_IMAGE_PIXELS = 200_000_000
+# The largest photo read by default: inference needs about 30 bytes of memory per pixel
+# (docs/benchmarks.md, "Memory per pixel"), so 64 MP (phone and most camera photos) stays under 2 GB;
+# `set_max_pixels` (inference.py --max-pixels) raises it. Pillow refuses larger files when it opens
+# them, before decoding anything (a 200 KB PNG can hold 200 MP: a decompression bomb).
+DEFAULT_MAX_PIXELS = 64_000_000
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(pixels: int) -> None:
+    """The largest image (width x height) the readers accept, for this process."""
+    if pixels < 1:
+        raise ValueError(f"the pixel limit must be at least 1, got {pixels}")
+    Image.MAX_IMAGE_PIXELS = int(pixels)
 
 
 class ImageReadError(ValueError):
@@ -42,8 +53,12 @@ def _open(path: str | os.PathLike) -> Image.Image:
             image.load()
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file (format not recognised)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(pixels[1]) / 1e6:g} MP, " if pixels else ""
+        raise ImageReadError(f"{path}: {size}over the limit of {Image.MAX_IMAGE_PIXELS / 1e6:g} MP "
+                             "(--max-pixels raises it; memory grows with the pixels)") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"{path}: corrupt or truncated image ({error})") from None
     frames = getattr(image, "n_frames", 1)
     # MPO (camera JPEGs with a preview or depth frame) holds the photo in its first frame.
@@ -56,13 +71,28 @@ def _open(path: str | os.PathLike) -> Image.Image:
         return image
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
+# Rows of full-resolution work at a time (here, shm.upsampling and shm.foreground): temporaries of an
+# 8000-pixel-wide float32 RGB band are 6 MB each, whatever the photo's height.
+BAND_ROWS = 256
+
+
+def row_bands(height: int) -> list[slice]:
+    """`slice`s of `BAND_ROWS` rows covering `height` rows."""
+    return [slice(start, min(start + BAND_ROWS, height)) for start in range(0, height, BAND_ROWS)]
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """8-bit values of an image or alpha: uint8 as it is, bool as 0 / 255, float in [0, 1] rounded
+    (band by band, no full-size float temporary), 16- or 32-bit integers scaled down."""
     if array.dtype == np.uint8:
         return array
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):
-        return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+        converted = np.empty(array.shape, np.uint8)
+        for rows in row_bands(array.shape[0]):
+            converted[rows] = np.clip(np.rint(array[rows] * 255.0), 0, 255)
+        return converted
     # 16-bit (or 32-bit integer) greyscale: Pillow keeps the full range; scale it down.
     maximum = 65535 if array.max(initial=0) > 255 else 255
     return np.clip(np.rint(array.astype(np.float64) * (255.0 / maximum)), 0, 255).astype(np.uint8)
@@ -76,7 +106,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """
     image = _open(path)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        grey = _to_uint8(np.asarray(image))
+        grey = to_uint8(np.asarray(image))
         return np.repeat(grey[..., None], 3, axis=2)
     if image.mode != "RGB":
         image = image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB")
@@ -208,7 +238,7 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level:
     fastest) writes a 12 MP RGBA about 3x faster than Pillow's default 6, for ~30 % larger files.
     """
     path = Path(path)
-    array = _to_uint8(np.asarray(array))
+    array = to_uint8(np.asarray(array))
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     mode = {2: "L", 3: {3: "RGB", 4: "RGBA"}}

@@ -571,3 +571,14 @@ def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, weigh
     status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", weights_path,
                             "--working-size", WORKING_SIZE], capsys)
     assert status == 0 and f"note: removed {leftover}" in text and not leftover.exists()
+
+
+def test_cli_photos_over_max_pixels_fail_in_one_line(tmp_path, weights_path, capsys, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # the CLI sets it for the process
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    args = ["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--weights", weights_path,
+            "--working-size", WORKING_SIZE]
+    status, text = run_cli(args + ["--max-pixels", "0.0003"], capsys)
+    assert status == 1 and f"error: {tmp_path / 'a.png'}: 0.0004 MP, over the limit of 0.0003 MP" in text
+    assert run_cli(args + ["--max-pixels", "0"], capsys)[0] == 2
+    assert run_cli(args + ["--max-pixels", "0.0004"], capsys)[0] == 0

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shm.io import (ImageReadError, atomic_path, list_images, read_alpha, read_image, sweep_stale_temporaries,
-                    write_png_atomic)
+from shm.io import (DEFAULT_MAX_PIXELS, ImageReadError, atomic_path, list_images, read_alpha, read_image,
+                    set_max_pixels, sweep_stale_temporaries, write_png_atomic)
 
 
 @pytest.fixture
@@ -154,3 +154,16 @@ def test_sigterm_stops_a_write_like_ctrl_c_and_leaves_no_temporary(tmp_path):
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     assert process.returncode != 0 and list(tmp_path.iterdir()) == []
+
+
+def test_images_over_the_pixel_limit_fail_before_decoding(tmp_path, rgb, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS <= 64_000_000
+    Image.fromarray(rgb).save(tmp_path / "a.png")  # 9 x 12 = 108 pixels
+    for limit in (100, 50):  # over the limit (Pillow's warning), over twice the limit (its error)
+        set_max_pixels(limit)
+        with pytest.raises(ImageReadError, match=f"a.png: 0.000108 MP, over the limit of {limit / 1e6:g} MP "
+                                                  "\\(--max-pixels raises it"):
+            read_image(tmp_path / "a.png")
+    set_max_pixels(108)
+    assert read_image(tmp_path / "a.png").shape == rgb.shape
