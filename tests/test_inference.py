@@ -305,14 +305,14 @@ def test_unique_output_stems_keep_extensions_and_number_what_still_collides():
     assert len({stem.casefold() for stem in stems}) == len(names)
 
 
-def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, weights_path, capsys):
+def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, export_paths, capsys):
     names = ["a.jpg", "a.JPG", "b.jpg", "b.png", "b_jpg.png"]
     (tmp_path / "in").mkdir()
     for seed, name in enumerate(names):
         Image.fromarray(random_photo(20, 30 + seed, seed=seed)).save(tmp_path / "in" / name,
                                                                       format="PNG" if name.endswith("png") else "JPEG")
     out = tmp_path / "out"
-    args = ["--input", tmp_path / "in", "--output", out, "--weights", weights_path, "--working-size", WORKING_SIZE]
+    args = ["--input", tmp_path / "in", "--output", out, "--weights", export_paths["onnx"], "--threads", 1]
     status, text = run_cli(args, capsys)
     assert status == 0 and "5 processed, 0 skipped" in text, text
     widths = sorted(Image.open(path).size[0] for path in out.glob("*_alpha.png"))
@@ -323,24 +323,23 @@ def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, weight
     assert "0 processed, 5 skipped" in text
 
 
-def test_cli_never_mixes_outputs_of_two_settings_in_one_folder(tmp_path, weights_path, export_paths, capsys):
+def test_cli_never_mixes_outputs_of_two_settings_in_one_folder(tmp_path, export_paths, capsys):
     Image.fromarray(random_photo(40, 40)).save(tmp_path / "a.png")
     out = tmp_path / "out"
-    keras_run = ["--input", tmp_path / "a.png", "--output", out, "--weights", weights_path,
-                 "--working-size", WORKING_SIZE]
-    assert run_cli(keras_run, capsys)[0] == 0
+    onnx_run = ["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["onnx"], "--threads", 1]
+    assert run_cli(onnx_run, capsys)[0] == 0
     alpha = (out / "a_alpha.png").read_bytes()
     # Another model into the same folder would keep this alpha beside its own composite.
-    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["onnx"],
-                            "--background", "lime"], capsys)
-    assert status == 2 and f"error: {out}: holds outputs made with other settings (model tiny_lite.keras" in text
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["tflite"],
+                            "--threads", 1, "--background", "lime"], capsys)
+    assert status == 2 and f"error: {out}: holds outputs made with other settings (model tiny_lite.onnx" in text
     assert not (out / "a_composite.png").exists() and (out / "a_alpha.png").read_bytes() == alpha
     # The same model adds a composite; then another background is refused where a composite exists.
-    assert run_cli(keras_run + ["--background", "lime"], capsys)[0] == 0
+    assert run_cli(onnx_run + ["--background", "lime"], capsys)[0] == 0
     on_lime = np.asarray(Image.open(out / "a_composite.png"), np.int32)
-    status, text = run_cli(keras_run + ["--background", "red"], capsys)
+    status, text = run_cli(onnx_run + ["--background", "red"], capsys)
     assert status == 2 and "background" in text and "model" not in text.split("settings")[1]
-    status, text = run_cli(keras_run + ["--background", "red", "--overwrite"], capsys)
+    status, text = run_cli(onnx_run + ["--background", "red", "--overwrite"], capsys)
     assert status == 0, text
     on_red = np.asarray(Image.open(out / "a_composite.png"), np.int32)
     assert (on_red[..., 0] - on_lime[..., 0]).mean() > 0 and (on_red[..., 1] - on_lime[..., 1]).mean() < 0
@@ -557,7 +556,7 @@ def test_video_gives_alpha_and_composite_videos_at_the_same_frame_rate(tmp_path,
     assert not list(out.glob(".*"))
 
 
-def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, weights_path, capsys):
+def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, export_paths, capsys):
     from test_io import dead_pid
 
     Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
@@ -568,16 +567,16 @@ def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, weigh
     with pytest.raises(SystemExit) as stopped:
         cli.main(["--input", str(tmp_path / "a.png"), "--output", str(out), "--threads", "-3"])
     assert stopped.value.code == 2 and "--threads: must be a whole number of at least 1" in capsys.readouterr().err
-    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", weights_path,
-                            "--working-size", WORKING_SIZE], capsys)
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["onnx"],
+                            "--threads", 1], capsys)
     assert status == 0 and f"note: removed {leftover}" in text and not leftover.exists()
 
 
-def test_cli_photos_over_max_pixels_fail_in_one_line(tmp_path, weights_path, capsys, monkeypatch):
+def test_cli_photos_over_max_pixels_fail_in_one_line(tmp_path, export_paths, capsys, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # the CLI sets it for the process
     Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
-    args = ["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--weights", weights_path,
-            "--working-size", WORKING_SIZE]
+    args = ["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--weights", export_paths["onnx"],
+            "--threads", 1]
     status, text = run_cli(args + ["--max-pixels", "0.0003"], capsys)
     assert status == 1 and f"error: {tmp_path / 'a.png'}: 0.0004 MP, over the limit of 0.0003 MP" in text
     assert run_cli(args + ["--max-pixels", "0"], capsys)[0] == 2
