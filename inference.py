@@ -43,16 +43,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(the output keeps the subfolders)")
     parser.add_argument("--weights", metavar="PATH", default=None,
                         help="a whole SHM model saved as .keras, or an export of export.py (.tflite, "
-                             ".onnx, SavedModel directory with --trust-savedmodel) (default: the preset's shipped model for "
-                             "--backend: weights/shm_lite.onnx for lite, weights/shm_lite.keras with "
-                             "--backend keras)")
+                             ".onnx, SavedModel directory with --trust-savedmodel) (default: the preset's "
+                             "shipped model for --backend: weights/shm_lite.onnx for lite, "
+                             "weights/shm_lite.keras with --backend keras)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network; must match the --weights file's format, which it "
                              "is inferred from when omitted (default: the preset's fastest, onnx "
                              "(onnxruntime, no TensorFlow import) for lite's shipped model; keras "
                              "for .keras files, tflite for .tflite, onnx for .onnx, savedmodel for a "
                              "SavedModel directory). Fixed-size exports run at their size (the photo is "
-                             "resized to it and --working-size is ignored)")
+                             "fitted into it with its aspect ratio, padded, and --working-size is ignored)")
     parser.add_argument("--trust-savedmodel", action="store_true",
                         help="allow a SavedModel directory as --weights: its graph can read and write files, "
                              "so only for models you made or trust (default: refused; .onnx, .tflite and "
@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also write the predicted trimap NAME_trimap.png (0/128/255)")
     parser.add_argument("--max-pixels", type=float, default=None, metavar="MP",
                         help="largest photo to matte, in megapixels; larger ones fail with one line before "
-                             f"they are decoded (memory: about 30 bytes per pixel) (default: {DEFAULT_MAX_PIXELS / 1e6:g})")
+                             "they are decoded (memory: about 30 bytes per pixel) "
+                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (by default they are kept and the file is skipped)")
     parser.add_argument("--timings", action="store_true",
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for line in renamed_outputs(jobs) + [unrecorded] * bool(unrecorded):
+    notes = renamed_outputs(jobs) + ([unrecorded] if unrecorded else [])
+    for line in notes:
         print(f"note: {line}")
     start = time.perf_counter()
     summary = matte_jobs(matter, jobs, options)
