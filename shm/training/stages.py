@@ -26,7 +26,7 @@ from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
 from shm.geometry import network_size
-from shm.io import ImageReadError, list_images, read_image, write_png_atomic
+from shm.io import ImageReadError, list_images, read_image, stop_on_sigterm_like_sigint, write_png_atomic
 from shm.losses import LossWeights
 from shm.training.callbacks import PhotoValidation, TrainingDiverged
 from shm.training.checkpoints import load_weights_checked
@@ -151,8 +151,10 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 def run_cli(function: Callable, *arguments) -> int:
     """Run a stage; a known failure is one line on stderr and exit status 1, never a traceback.
 
-    A function that returns a count of failed files (an int) exits 1 when it is not 0.
+    A function that returns a count of failed files (an int) exits 1 when it is not 0. SIGTERM
+    stops it like Ctrl-C (the last complete checkpoint stays, no temporary file is left).
     """
+    stop_on_sigterm_like_sigint()
     try:
         result = function(*arguments)
     except (ValueError, TrainingDiverged) as error:
