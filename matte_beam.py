@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from shm.backends import BACKENDS  # light: no TensorFlow, no Beam
-from shm.io import IMAGE_EXTENSIONS
+from shm.backends import BACKENDS, thread_count  # light: no TensorFlow, no Beam
+from shm.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -49,9 +49,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--recursive", action="store_true",
                         help="with a folder --input: its subfolders too (the outputs keep them)")
     parser.add_argument("--weights", metavar="PATH", default=None,
-                        help="a model file as for inference.py (.onnx, .tflite, .keras, SavedModel directory), "
-                             "on any Beam filesystem (remote files are copied once per worker) (default: the "
-                             "preset's shipped model for --backend, weights/shm_lite.onnx for lite)")
+                        help="a model file as for inference.py (.onnx, .tflite, .keras, SavedModel directory "
+                             "with --trust-savedmodel), on any Beam filesystem (remote files are copied once per "
+                             "worker) (default: the preset's shipped model for --backend, weights/shm_lite.onnx "
+                             "for lite)")
+    parser.add_argument("--trust-savedmodel", action="store_true",
+                        help="allow a SavedModel directory as --weights, as for inference.py (its graph can read "
+                             "and write files: only for models you made or trust) (default: refused)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network, as for inference.py (default: the one the --weights "
                              "file's format needs; onnx for lite's shipped model, without TensorFlow)")
@@ -59,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         help="model preset: its default weights and working size (default: lite)")
     parser.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
                         help="longer side the network runs at, for models of dynamic size (default: the preset's)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads of the ONNX / TFLite runtime per worker process (default: fit the "
                              "worker: its cores divided by --direct_num_workers on the DirectRunner, by "
                              "--sdk_worker_parallelism on Flink / Spark; 1 on Dataflow, which starts a "
@@ -72,12 +76,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         help="also write NAME_composite.png onto this colour (lime, #00ff00, r,g,b) or local image")
     parser.add_argument("--save-trimap", action="store_true",
                         help="also write the predicted trimap NAME_trimap.png (0/128/255)")
+    parser.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+                        help="largest photo to matte, in megapixels, as for inference.py; larger ones are "
+                             f"failures, refused before they are decoded (default: {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (by default a photo whose outputs all exist is skipped, "
                              "so a rerun after a crash does only what is missing)")
     args, beam_args = parser.parse_known_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.max_pixels <= 0:
+        parser.error(f"--max-pixels must be positive, got {args.max_pixels:g}")
     photos = [arg for arg in beam_args if Path(arg).suffix.lower() in IMAGE_EXTENSIONS and Path(arg).is_file()]
     if photos:  # Beam would drop them with a warning, and only --input's first photo would be matted
         parser.error(f"{photos[0]}: a photo among the options: quote --input's pattern so that the shell "
@@ -89,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parse_args(argv)
     from shm.beam import (ListSource, MattingSettings, PatternSource, check_model, folder_pattern, is_local,
                           report, run_matting)
-    from shm.inference import check_output_dir, parse_background
+    from shm.inference import parse_background
+    from shm.io import check_output_dir, stop_on_sigterm_like_sigint, sweep_stale_temporaries
+
+    stop_on_sigterm_like_sigint()
 
     try:
         background = parse_background(args.background) if args.background else None
@@ -98,10 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         source.check()
         if is_local(args.output):
             check_output_dir(args.output)
+            for path in sweep_stale_temporaries(args.output, recursive=True):
+                print(f"note: removed {path}, a temporary file of an interrupted run")
         settings = MattingSettings(output=args.output, preset=args.preset, weights=args.weights,
                                    backend=args.backend, working_size=args.working_size,
                                    threads=args.threads, batch_size=args.batch_size, background=background,
-                                   save_trimap=args.save_trimap, overwrite=args.overwrite)
+                                   save_trimap=args.save_trimap, overwrite=args.overwrite,
+                                   max_pixels=round(args.max_pixels * 1e6), trust_savedmodel=args.trust_savedmodel)
         check_model(settings)
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -2,8 +2,8 @@
 
 The pipeline (`build_pipeline`) lists the photos (a file pattern or a list file on any Beam
 filesystem: local paths, `gs://`, `s3://` with Beam's extras), names their outputs exactly as
-`inference.py` does (`shm.inference.unique_stems`: subfolders kept, `a.jpg` + `a.png` give `a_jpg`,
-`a_png`), drops the photos whose outputs all exist (unless `overwrite`), decodes them, runs the
+`inference.py` does (`shm.inference.unique_output_stems`: subfolders kept, `a.jpg` + `a.png` give
+`a_jpg`, `a_png`), drops the photos whose outputs all exist (unless `overwrite`), decodes them, runs the
 network through Beam's `RunInference` with `MattingModelHandler` (a `shm.inference.Matter` loaded
 once per worker process, photos of one network size batched together) and writes the PNGs with
 `shm.inference.write_image_outputs` to temporary names renamed into place. A photo that fails at
@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+import re
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Sequence
@@ -36,8 +37,9 @@ from tqdm import tqdm
 
 from shm.backends import ModelFileError
 from shm.inference import (PROJECT_ROOT, VIDEO_EXTENSIONS, Matter, MatteResult, StageTimes, error_line,
-                           image_output_suffixes, looks_like_output, unique_stems, write_image_outputs)
-from shm.io import IMAGE_EXTENSIONS, decode_image, png_bytes, read_image, write_png_atomic
+                           image_output_suffixes, looks_like_output, unique_output_stems, write_image_outputs)
+from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_image, png_bytes, read_image, set_max_pixels,
+                    temporary_prefix, write_png_atomic)
 
 
 class _WithoutBeamNoise(logging.Filter):
@@ -110,7 +112,7 @@ def write_png(path: str, array: np.ndarray) -> None:
             file.write(data)
         return
     folder, name = path.rsplit("/", 1)
-    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    temporary = f"{folder}/{temporary_prefix(name)}{uuid.uuid4().hex[:8]}.tmp"
     try:
         with FileSystems.create(temporary, mime_type="image/png", compression_type=_UNCOMPRESSED) as file:
             file.write(data)
@@ -152,6 +154,8 @@ class MattingSettings:
     background: np.ndarray | None = None  # shm.inference.parse_background's result
     save_trimap: bool = False
     overwrite: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    trust_savedmodel: bool = False
 
     def output_paths(self, output_stem: str) -> dict[str, str]:
         suffixes = image_output_suffixes(self.background is not None, self.save_trimap)
@@ -161,7 +165,8 @@ class MattingSettings:
         """The model as `inference.py` loads it, with threads that fit this machine."""
         return Matter.from_preset(self.preset, weights=self.weights and local_model_file(self.weights),
                                   working_size=self.working_size, backend=self.backend,
-                                  num_threads=self.threads or threads_per_process(self.processes_per_machine))
+                                  num_threads=self.threads or threads_per_process(self.processes_per_machine),
+                                  trust_savedmodel=self.trust_savedmodel)
 
 
 def check_model(settings: MattingSettings) -> None:
@@ -271,8 +276,21 @@ class ListSource(beam.PTransform):
 # ---------------------------------------------------------------------------------------------------
 # The steps
 
+_KEPT_EXTENSION = re.compile("(_(" + "|".join(extension.lstrip(".") for extension in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+                             + r")(_\d+)?)+$", re.IGNORECASE)
+
+
+def naming_group(name: str) -> str:
+    """The key of the inputs whose output names `unique_output_stems` decides together: its
+    case-folded stem without the `_EXT` / `_EXT_N` endings that rule adds (`b.jpg`, `B.png`,
+    `b_jpg.png` are one group). A name made by the rule can only meet a name of its group, so the
+    rule applied group by group names every photo as applied to the whole folder, while the groups
+    (a stem and its variants, not a folder of millions) spread over the workers."""
+    return _KEPT_EXTENSION.sub("", PurePosixPath(name).with_suffix("").as_posix()).casefold()
+
+
 class SelectMedia(beam.DoFn):
-    """(output name, (path, name)) of photos and videos, keyed for `NameOutputs`; hidden files and
+    """(naming group, (path, name)) of photos and videos, keyed for `NameOutputs`; hidden files and
     earlier outputs inside the output folder are left out, other files counted as `ignored`."""
 
     def __init__(self, output: str):
@@ -292,23 +310,23 @@ class SelectMedia(beam.DoFn):
         if looks_like_output(relative) and self._in_output(path):
             return
         if relative.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-            yield str(relative.with_suffix("")), (path, name)
+            yield naming_group(name), (path, name)
         else:
             self.ignored.inc()
 
 
 class NameOutputs(beam.DoFn):
-    """The photos sharing an output name get `inference.py`'s names (`unique_stems`); videos (which
-    `inference.py` mattes) are counted as `videos` and left out."""
+    """A naming group's photos get `inference.py`'s names (`unique_output_stems`, in its sorted
+    order); videos (which `inference.py` mattes) are counted as `videos` and left out."""
 
     def __init__(self, output: str):
         self.output = output
         self.videos = Metrics.counter(METRICS_NAMESPACE, "videos")
 
     def process(self, group: tuple[str, Iterable[tuple[str, str]]]) -> Iterator[PhotoJob]:
-        entries = sorted(set(group[1]))
+        entries = sorted(set(group[1]), key=lambda entry: PurePosixPath(entry[1]))
         names = [PurePosixPath(name) for _, name in entries]
-        for (path, _), name, stem in zip(entries, names, unique_stems(names)):
+        for (path, _), name, stem in zip(entries, names, unique_output_stems(names)):
             if name.suffix.lower() in VIDEO_EXTENSIONS:
                 self.videos.inc()
             else:
@@ -333,9 +351,13 @@ class SkipExisting(beam.DoFn):
 class ReadPhotos(beam.DoFn):
     """(job, uint8 RGB photo); an unreadable file goes to the `failed` output."""
 
-    def __init__(self):
+    def __init__(self, max_pixels: int):
+        self.max_pixels = max_pixels
         self.failed = Metrics.counter(METRICS_NAMESPACE, "failed")
         self.reading = Metrics.distribution(METRICS_NAMESPACE, "reading_us")
+
+    def setup(self):
+        set_max_pixels(self.max_pixels)  # Pillow's limit is per process: each worker's
 
     def process(self, job: PhotoJob):
         start = time.perf_counter()
@@ -441,7 +463,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, settings: M
             | "Group by output name" >> beam.GroupByKey()
             | "Name outputs" >> beam.ParDo(NameOutputs(settings.output))
             | "Skip existing" >> beam.ParDo(SkipExisting(settings)))
-    photos = jobs | "Read photos" >> beam.ParDo(ReadPhotos()).with_outputs(FAILED_TAG, main="photos")
+    photos = jobs | "Read photos" >> beam.ParDo(ReadPhotos(settings.max_pixels)).with_outputs(FAILED_TAG, main="photos")
     mattes, dead_letters = (photos.photos | "Matte" >> RunInference(KeyedModelHandler(
         MattingModelHandler(settings))).with_exception_handling())
     written = mattes | "Write outputs" >> beam.ParDo(WriteOutputs(settings)).with_outputs(FAILED_TAG, main="written")

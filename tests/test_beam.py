@@ -258,3 +258,22 @@ def test_runners_give_the_processes_that_share_a_machine():
     assert processes("--runner", "DataflowRunner") is None  # one SDK process per vCPU
     assert processes("--runner", "FlinkRunner") == 1
     assert processes("--runner", "FlinkRunner", "--sdk_worker_parallelism", "4") == 4
+
+
+def test_naming_groups_give_the_names_collect_jobs_gives(tmp_path):
+    from shm.inference import collect_jobs
+
+    names = ["a.jpg", "a.png", "a.JPG", "b.jpg", "b.png", "b_jpg.png", "b_jpg_2.webp", "IMG_0001.jpg",
+             "IMG_0002.jpg", "sub/c.png", "Sub/c.jpg", "d.png", "d.mp4", "notes.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    expected = {str(job.path): job.output_stem.relative_to(tmp_path / "out").as_posix()
+                for job in collect_jobs(tmp_path, tmp_path / "out", recursive=True)[0] if not job.is_video}
+    groups = {}
+    for entry in sorted((str(tmp_path / name), name) for name in names):
+        for key, value in shm_beam.SelectMedia(str(tmp_path / "out")).process(entry):
+            groups.setdefault(key, []).append(value)
+    assert len(groups) > 5  # a group is a stem and its variants, not the folder
+    jobs = [job for group in groups.items() for job in shm_beam.NameOutputs(str(tmp_path / "out")).process(group)]
+    assert {job.path: job.output_stem.removeprefix(f"{tmp_path / 'out'}/") for job in jobs} == expected
