@@ -35,7 +35,7 @@ from shm.trimap import to_png_values
 
 DEFAULT_LEARNING_RATES = {"tnet": 1e-3, "mnet": 1e-4, "shm": 1e-4}
 DEFAULT_EPOCHS = {"tnet": 50, "mnet": 50, "shm": 20}
-TNET_SIZES = {"lite": 320, "pspnet50": 473}
+TNET_SIZES = {"lite": 320, "lite_efficientnet": 320, "pspnet50": 473}
 MNET_CROP_SIZE = 320
 
 
@@ -97,9 +97,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                        help="extra background photos to composite the people onto (default: only bg/)")
 
     group = parser.add_argument_group("model and optimisation")
-    group.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
-                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); pspnet50: the paper's "
-                            "(default: %(default)s)")
+    group.add_argument("--preset", choices=sorted(TNET_SIZES), default="lite",
+                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); lite_efficientnet: the same "
+                            "with an EfficientNet-Lite0 T-Net encoder; pspnet50: the paper's (default: %(default)s)")
     size_help = {"tnet": "T-Net training size (default: 320 for lite, 473 for pspnet50)",
                  "mnet": f"M-Net crop size after resizing (default: {MNET_CROP_SIZE})",
                  "shm": "whole-model training size (default: the preset's working size, 320 lite / 512 pspnet50)"}
@@ -216,11 +216,12 @@ def build_tnet_for_training(preset: str, input_size: int | None = None, ade20k_w
 
     PSPNet-50 takes keras-segmentation's preprocessed input, so a `Normalize` (the one the SHM model
     puts in front of it) comes first; the light T-Net normalises inside itself.
-    `imagenet_weights`: for lite, the MobileNetV2 `.npz` (None: the default file; "none": random).
+    `imagenet_weights`: for the light T-Net, its backbone's converted `.npz` (None: the backbone's
+    default file; "none": random).
     """
     settings = resolve_preset(preset)
     kwargs = dict(settings["tnet_kwargs"])
-    if preset == "lite":
+    if settings["tnet"] == "light_tnet":
         kwargs.update(input_size=input_size, backbone_weights=None if imagenet_weights == "none" else "imagenet")
         if imagenet_weights not in (None, "none"):
             kwargs["weights_path"] = imagenet_weights
