@@ -6,7 +6,8 @@ of one image, frozen TensorFlow graph (as `shm.backends.KerasRunner` runs it) an
 rounds so that a busy machine slows both alike; the table gives the median and the best of all
 timed calls. The figures in docs/light_tnet.md:
 
-    python benchmarks/tnet_backbones.py --size 256 320
+    python benchmarks/tnet_backbones.py --size 256 320 --rounds 15
+    python benchmarks/tnet_backbones.py --size 256 320 --rounds 9 --onnx-threads 1
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from models.light_tnet import BACKBONES  # noqa: E402
 from models.profiling import FrozenInference, count_flops, time_calls  # noqa: E402
 
 
-def onnx_session(model, path: Path):
-    """`model` exported to ONNX at `path` with any height and width, on onnxruntime's CPU provider."""
+def onnx_session(model, path: Path, threads: int | None = None):
+    """`model` exported to ONNX at `path` with any height and width, on onnxruntime's CPU provider
+    with `threads` intra-op threads (default: one per core, as `shm.backends.OnnxRunner`)."""
     import onnxruntime
     import tensorflow as tf
 
@@ -36,11 +38,12 @@ def onnx_session(model, path: Path):
     spec = tf.TensorSpec((None, None, None, 3), tf.float32, name="image")
     write_onnx(tf.function(lambda image: model(image, training=False), input_signature=[spec]), path)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count()
+    options.intra_op_num_threads = threads or os.cpu_count()
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def measure(backbones: list[str], size: tuple[int, int], rounds: int, repeats: int) -> list[dict]:
+def measure(backbones: list[str], size: tuple[int, int], rounds: int, repeats: int,
+            onnx_threads: int | None = None) -> list[dict]:
     """One row per backbone: params, GFLOPs, and every timed call (ms) per runtime."""
     from models.light_tnet import build_light_tnet
 
@@ -51,7 +54,7 @@ def measure(backbones: list[str], size: tuple[int, int], rounds: int, repeats: i
         for backbone in backbones:
             model = build_light_tnet(backbone=backbone)
             frozen = FrozenInference(model, shape)
-            session = onnx_session(model, Path(scratch) / f"{backbone}.onnx")
+            session = onnx_session(model, Path(scratch) / f"{backbone}.onnx", onnx_threads)
             input_name = session.get_inputs()[0].name
             runners.append({"frozen": lambda frozen=frozen: frozen(x).numpy(),
                             "onnx": lambda session=session, name=input_name: session.run(None, {name: x})})
@@ -87,10 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed calls per turn, after 2 untimed ones; the turn counts their median "
                              "(default: %(default)s)")
+    parser.add_argument("--onnx-threads", type=int, default=None,
+                        help="ONNX Runtime intra-op threads (default: one per core, as the shipped runner; "
+                             "1 is steadier on a machine busy with other jobs)")
     args = parser.parse_args(argv)
     if any(side <= 0 or side % 32 for side in args.size):
         parser.error(f"--size {args.size[0]} {args.size[1]}: both must be positive multiples of 32")
-    rows = measure(args.backbones, tuple(args.size), args.rounds, args.repeats)
+    rows = measure(args.backbones, tuple(args.size), args.rounds, args.repeats, args.onnx_threads)
     print(f"load average before the table: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(table(rows, tuple(args.size)))
     return 0
