@@ -83,8 +83,8 @@ class InvertedResidualBackbone(keras.Model):
     STEM_CHANNELS: ClassVar[int] = 32
     HEAD_CHANNELS: ClassVar[int] = 1280
     BN_EPSILON: ClassVar[float]
-    # True: a stride-2 kxk conv pads k // 2 on every side (PyTorch); False: Keras/TensorFlow "same",
-    # the odd pixel at the bottom/right.
+    # True: a stride-2 kxk conv pads k // 2 on every side (torchvision's convs); False: TensorFlow's
+    # "same" (Keras' too), the odd pixel at the bottom/right.
     SYMMETRIC_STRIDE2_PADDING: ClassVar[bool]
     CLASSIFIER_DROPOUT: ClassVar[float] = 0.2
     # The block whose output is each feature; stride32 is the head's output when the head is kept.

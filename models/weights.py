@@ -91,7 +91,8 @@ def _efficientnet_lite0_modules() -> list[tuple[str, str, str]]:
         if spec.expansion != 1:
             modules += [(f"{prefix}._expand_conv", f"{name}_expand_conv", "conv"),
                         (f"{prefix}._bn0", f"{name}_expand_bn", "bn")]
-        modules += [(f"{prefix}._depthwise_conv", f"{name}_dwconv", "depthwise"), (f"{prefix}._bn1", f"{name}_dw_bn", "bn"),
+        modules += [(f"{prefix}._depthwise_conv", f"{name}_dwconv", "depthwise"),
+                    (f"{prefix}._bn1", f"{name}_dw_bn", "bn"),
                     (f"{prefix}._project_conv", f"{name}_project_conv", "conv"),
                     (f"{prefix}._bn2", f"{name}_project_bn", "bn")]
     modules += [("_conv_head", "head_conv", "conv"), ("_bn1", "head_bn", "bn"), ("_fc", "classifier", "dense")]
@@ -113,7 +114,8 @@ IMAGENET_BACKBONES = {
     "mobilenetv2": ImageNetBackbone(mobilenetv2.MobileNetV2, MOBILENETV2_IMAGENET_PATH,
                                     "torchvision's MobileNetV2", _torchvision_mobilenetv2_modules),
     "efficientnet_lite0": ImageNetBackbone(EfficientNetLite0, EFFICIENTNET_LITE0_IMAGENET_PATH,
-                                           "EfficientNet-Lite0 (efficientnet-lite-pytorch)", _efficientnet_lite0_modules),
+                                           "EfficientNet-Lite0 (efficientnet-lite-pytorch)",
+                                           _efficientnet_lite0_modules),
 }
 
 

@@ -55,7 +55,8 @@ def test_features_at_every_stride_and_logits_match_the_reference(classifier):
 
 def test_loading_puts_exactly_the_file_values_into_every_variable(classifier):
     model, report = classifier
-    assert_every_file_array_loaded(model, np.load(EFFICIENTNET_LITE0_IMAGENET_PATH))  # the full classifier uses them all
+    # The full classifier uses every array of the file.
+    assert_every_file_array_loaded(model, np.load(EFFICIENTNET_LITE0_IMAGENET_PATH))
     assert report.skipped == {} and len(report.loaded) == 49 * 2 + 1  # 49 conv+BN pairs and the classifier
 
 

@@ -39,7 +39,8 @@ def test_features_and_logits_match_torchvision(classifier):
 
 def test_loading_puts_exactly_the_file_values_into_every_variable(classifier):
     model, report = classifier
-    assert_every_file_array_loaded(model, np.load(MOBILENETV2_IMAGENET_PATH))  # the full classifier uses them all
+    # The full classifier uses every array of the file.
+    assert_every_file_array_loaded(model, np.load(MOBILENETV2_IMAGENET_PATH))
     assert report.skipped == {} and len(report.loaded) == 52 * 2 + 1  # 52 conv+BN pairs and the classifier
 
 
