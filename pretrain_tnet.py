@@ -23,8 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from shm.training.stages import (TNET_SIZES, add_common_arguments, options_from_args, predict_trimaps, run_cli,
-                                 train_tnet)
+from models.presets import PRESETS
+from shm.training.stages import add_common_arguments, options_from_args, predict_trimaps, run_cli, train_tnet
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,17 +49,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     predict.add_argument("--output", type=Path, required=True, help="folder for <stem>.png trimaps (created)")
     predict.add_argument("--weights", type=Path, required=True,
                          help="T-Net weights of stage 1 (best.weights.h5 or last.weights.h5); never modified")
-    predict.add_argument("--preset", choices=sorted(TNET_SIZES), default="lite",
+    predict.add_argument("--preset", choices=sorted(PRESETS), default="lite",
                          help="the preset the weights were trained with (default: %(default)s)")
-    predict.add_argument("--input-size", type=int,
-                         help="T-Net size the photos are resized to (default: 320 lite, 473 pspnet50)")
+    predict.add_argument("--working-size", "--input-size", type=int, dest="working_size",
+                         help="the longer side photos are seen at, as by inference.py (default: the preset's, "
+                              "320 lite, 512 pspnet50)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "predict":
-        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.input_size)
+        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.working_size)
     return run_cli(train_tnet, options_from_args(args))
 
 

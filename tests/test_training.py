@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -13,6 +14,7 @@ from shm.training import (CheckpointError, FitSettings, StageTrainer, TrainingDi
                           fit_stage)
 from shm.training import checkpoints
 from shm.training.engine import per_image_mse, per_image_sad, trimap_accuracy
+from test_io import dead_pid
 from training_helpers import dataset, disc_batches, tiny_mnet, tiny_shm, tiny_tnet
 
 
@@ -139,3 +141,15 @@ def test_the_light_shm_learns_synthetic_discs():
                           shuffle=False)
     losses = history.history["loss"]  # one step per epoch: the loss of each step
     assert np.mean(losses[-4:]) < 0.5 * losses[0], losses
+
+
+def test_a_training_into_an_out_dir_another_one_is_writing_is_refused(tmp_path):
+    with checkpoints.out_dir_lock(tmp_path):
+        with pytest.raises(CheckpointError, match=f"another training is writing there \\(process {os.getpid()}\\)"):
+            _fit_mnet(tmp_path, epochs=1)
+    assert not (tmp_path / checkpoints.RESUME_STATE).exists()
+    # A killed run's temporary checkpoint goes; the lock went with its process.
+    leftover = tmp_path / f".resume.weights.{dead_pid()}.abcd1234.tmp.weights.h5"
+    leftover.write_bytes(b"half a checkpoint")
+    _fit_mnet(tmp_path, epochs=1)
+    assert (tmp_path / checkpoints.RESUME_STATE).is_file() and not leftover.exists()
