@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
+from models.presets import PRESETS
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
@@ -101,9 +102,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                             "makes them from the training photos; default: no compositing)")
 
     group = parser.add_argument_group("model and optimisation")
-    group.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
-                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); pspnet50: the paper's "
-                            "(default: %(default)s)")
+    group.add_argument("--preset", choices=sorted(PRESETS), default="lite",
+                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); lite_efficientnet: the same "
+                            "with an EfficientNet-Lite0 T-Net encoder; pspnet50: the paper's (default: %(default)s)")
     group.add_argument("--working-size", "--input-size", type=int, dest="working_size",
                        help="the longer side photos are seen at, as at inference (shm.geometry; default: the "
                             "preset's working size, 320 lite / 512 pspnet50); the pspnet50 T-Net resizes to 473 inside")
@@ -251,11 +252,12 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
     A T-Net of fixed size (PSPNet-50, 473) gets the SHM graph's resize in front and behind, and
     PSPNet-50's `Normalize` (it takes keras-segmentation's preprocessed input); the light T-Net
     takes any size and normalises inside itself.
-    `imagenet_weights`: for lite, the MobileNetV2 `.npz` (None: the default file; "none": random).
+    `imagenet_weights`: for the light T-Net, its backbone's converted `.npz` (None: the backbone's
+    default file; "none": random).
     """
     settings = resolve_preset(preset)
     kwargs = dict(settings["tnet_kwargs"])
-    if preset == "lite":
+    if settings["tnet"] == "light_tnet":
         kwargs.update(backbone_weights=None if imagenet_weights == "none" else "imagenet")
         if imagenet_weights not in (None, "none"):
             kwargs["weights_path"] = imagenet_weights
