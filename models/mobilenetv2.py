@@ -7,8 +7,8 @@ epsilon is 1e-5. Layers are named after torchvision's `features.N`: block `i` he
 `features.i` there (stem = `features.0`, head 1x1 conv = `features.18`).
 
 Input: NHWC float32 already normalised with the ImageNet mean/std (the T-Net does it in its graph).
-Output: a dict of feature maps `stride2`, `stride4`, `stride8`, `stride16`, `stride32` (+ `logits`
-with `include_top=True`).
+Output: a dict of feature maps `stride2`, `stride4`, `stride8`, `stride16`, `stride32` (torchvision's
+classifier is not part of it: tests/test_mobilenetv2.py puts it on top to prove the weights).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ INVERTED_RESIDUAL_SETTINGS = (
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 BN_EPSILON = 1e-5
-CLASSIFIER_DROPOUT = 0.2
 # The last block of each resolution (torchvision `features.N` indices); stride32 is the head's output
 # when the head is kept, else block 17's.
 FEATURE_BLOCKS = {"stride2": 1, "stride4": 3, "stride8": 6, "stride16": 13, "stride32": 17}
@@ -119,14 +118,10 @@ class MobileNetV2(keras.Model):
         input_size: spatial size of the (already normalised) input: `None` (dynamic), `n` or `(h, w)`.
         include_head: keep torchvision's last 1x1 conv to 1280 channels (`features.18`); without it
             `stride32` is the 320-channel output of the last block.
-        include_top: add global average pooling, dropout and the 1000-class classifier (`logits`);
-            needs `include_head`.
     """
 
-    def __init__(self, input_size: InputSize = None, include_head: bool = True, include_top: bool = False,
-                 name: str = "mobilenetv2", **kwargs):
-        if include_top and not include_head:
-            raise ValueError("MobileNetV2: include_top=True needs include_head=True (the classifier reads 1280 channels)")
+    def __init__(self, input_size: InputSize = None, include_head: bool = True, name: str = "mobilenetv2",
+                 **kwargs):
         height, width = spatial_shape(input_size)
         inputs = keras.Input(shape=(height, width, 3), name="normalized_image")
         x = _conv_bn_relu6(inputs, STEM_CHANNELS, 3, 2, "stem")
@@ -139,14 +134,9 @@ class MobileNetV2(keras.Model):
         if include_head:
             x = _conv_bn_relu6(x, HEAD_CHANNELS, 1, 1, "head")
             features["stride32"] = x
-        if include_top:
-            pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-            pooled = keras.layers.Dropout(CLASSIFIER_DROPOUT, name="classifier_dropout")(pooled)
-            features["logits"] = keras.layers.Dense(1000, name="classifier")(pooled)
         super().__init__(inputs=inputs, outputs=features, name=name, **kwargs)
         self.input_size = input_size if input_size is None or isinstance(input_size, int) else (height, width)
         self.include_head = include_head
-        self.include_top = include_top
 
     def get_config(self) -> dict:
         return {
@@ -154,7 +144,6 @@ class MobileNetV2(keras.Model):
             "trainable": self.trainable,
             "input_size": self.input_size,
             "include_head": self.include_head,
-            "include_top": self.include_top,
         }
 
     @classmethod
@@ -162,4 +151,5 @@ class MobileNetV2(keras.Model):
         config = dict(config)
         if isinstance(config.get("input_size"), list):
             config["input_size"] = tuple(config["input_size"])
+        config.pop("include_top", None)  # always False in files saved while the option existed
         return cls(**config)

@@ -10,6 +10,8 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -20,7 +22,6 @@ import numpy as np
 
 from models import mnet as mnet_module
 from models import mobilenetv2
-from shm.io import atomic_path
 
 
 class WeightsError(ValueError):
@@ -48,7 +49,7 @@ MOBILENETV2_IMAGENET_PATH = Path(__file__).resolve().parent.parent / "weights" /
 _TORCH_IGNORED_SUFFIX = ".num_batches_tracked"
 
 
-def _read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz file, or a `WeightsError` naming the file."""
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -109,15 +110,6 @@ def convert_torchvision_mobilenetv2(state: Mapping[str, np.ndarray], source: str
     return {key: np.ascontiguousarray(value) for key, value in converted.items()}
 
 
-def convert_mobilenetv2_file(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
-    """Convert torchvision's MobileNetV2 .npz (PyTorch names) into ours, written atomically."""
-    source, destination = Path(source), Path(destination)
-    converted = convert_torchvision_mobilenetv2(_read_npz_arrays(source), source=str(source))
-    with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
-        np.savez(handle, **dict(sorted(converted.items())))
-    return destination
-
-
 def _find_mobilenetv2(model: keras.Model) -> mobilenetv2.MobileNetV2 | None:
     if isinstance(model, mobilenetv2.MobileNetV2):
         return model
@@ -139,7 +131,7 @@ def load_mobilenetv2_imagenet(backbone_or_tnet: keras.Model, path: str | os.Path
     backbone = _find_mobilenetv2(backbone_or_tnet)
     if backbone is None:
         raise ValueError(f"model '{backbone_or_tnet.name}' holds no MobileNetV2 backbone")
-    arrays = _read_npz_arrays(path)
+    arrays = read_npz_arrays(path)
     layers_in_file = {key.split("/")[0] for key in arrays}
     if "stem_conv" not in layers_in_file:
         example = next(iter(arrays), "nothing")
@@ -161,7 +153,7 @@ def load_mobilenetv2_imagenet(backbone_or_tnet: keras.Model, path: str | os.Path
         variable.assign(value)
     backbone_layers = {layer.name for layer in backbone.layers}
     for name in sorted(layers_in_file - backbone_layers):
-        report.skipped[name] = "not in this backbone (include_head / include_top off)"
+        report.skipped[name] = "not in this backbone (the classifier, or the head with include_head off)"
     return report
 
 
@@ -317,3 +309,39 @@ def load_hed_encoder(mnet: keras.Model, path: str | os.PathLike | None = None) -
         layer.kernel.assign(kernel)
         layer.bias.assign(bias)
     return report
+
+
+# ---------------------------------------------------------------------------------------------------
+# Weight files saved while the M-Net was a plain functional model
+
+# Keras files a model's sub-models under their class names: the M-Net's group was `functional`
+# before it became the `MNet` class (group `m_net`).
+_LEGACY_MNET_GROUP, _MNET_GROUP = "functional", "m_net"
+
+
+def _groups_named(file: h5py.File, name: str) -> list[str]:
+    found = []
+    file.visititems(lambda path, item: found.append(path)
+                    if isinstance(item, h5py.Group) and path.rsplit("/", 1)[-1] == name else None)
+    return found
+
+
+def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    """`model.load_weights(path)`, also for a file saved while the M-Net was a functional model
+    (a whole SHM model's or a trainer's checkpoint from before `MNet`): its M-Net group is renamed
+    in a temporary copy. Raises what Keras raises when the file does not fit either way."""
+    try:
+        model.load_weights(str(path))
+        return
+    except Exception:  # Keras and h5py raise many types for a file that does not fit
+        with h5py.File(path, "r") as file:
+            if not _groups_named(file, _LEGACY_MNET_GROUP):
+                raise
+    with tempfile.TemporaryDirectory() as scratch:
+        renamed = Path(scratch) / Path(path).name
+        shutil.copyfile(path, renamed)
+        with h5py.File(renamed, "r+") as file:
+            # Deepest first, so that a renamed group's path stays valid for the ones above it.
+            for group in sorted(_groups_named(file, _LEGACY_MNET_GROUP), key=len, reverse=True):
+                file.move(group, f"{group.rsplit('/', 1)[0]}/{_MNET_GROUP}" if "/" in group else _MNET_GROUP)
+        model.load_weights(str(renamed))

@@ -95,11 +95,12 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
     if preset is not None and path.name.endswith(".weights.h5"):
-        from models import build_shm
+        from models.shm import SemanticHumanMatting
+        from models.weights import load_weights
 
-        model = build_shm(preset)
+        model = SemanticHumanMatting.from_preset(preset)
         try:
-            model.load_weights(path)
+            load_weights(model, path)
         except Exception as error:  # Keras raises many types for a file of another model
             raise ModelFileError(f"{path}: not weights of the {preset} SHM model ({_first_line(error)})") from None
         return model

@@ -1,5 +1,7 @@
-"""The presets and build_shm: settings, overrides, and .keras round trips of both presets."""
+"""The presets and SemanticHumanMatting.from_preset: settings, overrides, .keras round trips of both
+presets, and the shipped model's file (saved before the M-Net was a class) loading into them."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +10,16 @@ import keras
 import numpy as np
 import pytest
 
+import models
 from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.light_tnet import LightTNet
+from models.mnet import SIZE_MULTIPLE, MNet
 from models.profiling import count_flops
 from models.pspnet50 import PSPNet50
-from models.shm import TNETS, SemanticHumanMatting
+from models.shm import SemanticHumanMatting
+from models.weights import load_weights
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def images(size, seed=0):
@@ -37,7 +44,9 @@ def test_preset_settings():
         assert settings["working_size"] % settings["size_multiple"] == 0
         assert settings["default_backend"] in ("keras", "savedmodel", "tflite", "onnx")
         assert not settings["weights"] or settings["default_backend"] in settings["weights"]
-        assert settings["tnet"] in TNETS
+        assert callable(getattr(models, settings["tnet"]))
+        assert settings["size_multiple"] % SIZE_MULTIPLE == 0  # the M-Net's own multiple divides it
+        assert (settings["tnet_mean"] is None) == (settings["tnet_std"] is None)
 
 
 def test_presets_table_imports_without_tensorflow():
@@ -63,8 +72,9 @@ def test_lite_needs_multiples_of_32():
 
 
 def test_lite_round_trip(tmp_path):
-    model = build_shm("lite", input_size=64)
-    assert isinstance(model.tnet, LightTNet)
+    model = SemanticHumanMatting.from_preset("lite", input_size=64)
+    assert isinstance(model.tnet, LightTNet) and isinstance(model.mnet, MNet)
+    assert model.preset == "lite" and model.get_config()["preset"] == "lite"
     assert model.mnet.get_layer("block1_conv1_conv").filters == 8
     outputs = model(images(64))
     assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
@@ -81,6 +91,7 @@ def test_pspnet50_round_trip_with_small_mnet(tmp_path):
     model = build_shm("pspnet50", input_size=32)
     assert isinstance(model.tnet, PSPNet50) and model.tnet.input_shape == (None, 473, 473, 3)
     restored = assert_round_trip(model, tmp_path / "pspnet50.keras", images(32))
+    assert restored.preset == "pspnet50"
     assert restored.get_config()["tnet_mean"] == pytest.approx(resolve_preset("pspnet50")["tnet_mean"])
 
 
@@ -88,3 +99,29 @@ def test_count_flops_of_a_known_conv():
     image = keras.Input((8, 8, 2))
     model = keras.Model(image, keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(image))
     assert count_flops(model, (1, 8, 8, 2)) == 2 * 8 * 8 * 4 * 3 * 3 * 2  # a multiply-add counts 2
+
+
+def test_the_shipped_lite_file_loads_with_its_preset_and_its_weights_fit_the_preset_model(tmp_path):
+    shipped = keras.saving.load_model(ROOT / PRESETS["lite"]["weights"]["keras"], compile=False)
+    assert isinstance(shipped, SemanticHumanMatting) and shipped.preset == "lite"
+    # Its M-Net is the functional model of before `MNet`: checkpoints of that layout still load.
+    shipped.save_weights(tmp_path / "shipped.weights.h5")
+    fresh = SemanticHumanMatting.from_preset("lite")
+    with pytest.raises(ValueError):
+        fresh.load_weights(tmp_path / "shipped.weights.h5")
+    load_weights(fresh, tmp_path / "shipped.weights.h5")
+    for loaded, saved in zip(fresh.weights, shipped.weights):
+        np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
+    x = images(64, seed=2)
+    np.testing.assert_array_equal(fresh(x)["alpha"], shipped(x)["alpha"])
+
+
+def test_models_imports_nothing_from_shm():
+    imported = set()
+    for path in (ROOT / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {(path.name, alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add((path.name, node.module))
+    assert imported and not [(file, name) for file, name in imported if name.split(".")[0] == "shm"]

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from models.layers import Normalize
-from models.pspnet50 import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD, build_pspnet50, preprocess_image
-from pspnet50_fixture import FIXTURE_DIR, deterministic_weights, load_layout
+from models.presets import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD
+from models.pspnet50 import build_pspnet50
+from pspnet50_fixture import FIXTURE_DIR, deterministic_weights, load_layout, preprocess_image
 
 
 @pytest.fixture(scope="module")

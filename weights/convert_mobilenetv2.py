@@ -12,7 +12,22 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models.weights import MOBILENETV2_IMAGENET_PATH, WeightsError, convert_mobilenetv2_file  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from models.weights import (MOBILENETV2_IMAGENET_PATH, WeightsError, convert_torchvision_mobilenetv2,  # noqa: E402
+                            read_npz_arrays)
+from shm.io import atomic_path  # noqa: E402
+
+
+def convert_mobilenetv2_file(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Convert torchvision's MobileNetV2 .npz (PyTorch names) into ours, written atomically."""
+    source, destination = Path(source), Path(destination)
+    converted = convert_torchvision_mobilenetv2(read_npz_arrays(source), source=str(source))
+    with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
+        np.savez(handle, **dict(sorted(converted.items())))
+    return destination
 
 
 def main(argv: list[str] | None = None) -> int:
