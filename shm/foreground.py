@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from shm.compositing import composite as matting_equation
+
 _EPS = 1e-5
 # Alphas that round to 0 or 255 in an 8-bit matte.
 _TRANSPARENT, _OPAQUE = 0.5 / 255, 1.0 - 0.5 / 255
@@ -111,5 +113,5 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray)
             else array.astype(np.float32, copy=False)
 
     alpha = alpha.astype(np.float32, copy=False)[..., None]
-    blended = as_float(background) + alpha * (as_float(foreground) - as_float(background))
+    blended = matting_equation(alpha, as_float(foreground), as_float(background))
     return np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
