@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import models
+import tiny_shm_exports
 from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.light_tnet import LightTNet
 from models.mnet import SIZE_MULTIPLE, MNet
@@ -71,25 +72,16 @@ def test_lite_needs_multiples_of_32():
         build_shm("lite", input_size=48)
 
 
-def test_lite_round_trip(tmp_path):
-    model = SemanticHumanMatting.from_preset("lite", input_size=64)
-    assert isinstance(model.tnet, LightTNet) and isinstance(model.mnet, MNet)
-    assert model.preset == "lite" and model.get_config()["preset"] == "lite"
-    assert model.mnet.get_layer("block1_conv1_conv").filters == 8
-    outputs = model(images(64))
-    assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
-    assert_round_trip(model, tmp_path / "lite.keras", images(64, seed=1))
-
-
 def test_given_stages_are_used():
-    mnet = build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
-    model = build_shm("lite", mnet=mnet)
-    assert model.mnet is mnet and model(images(32))["alpha"].shape == (1, 32, 32, 1)
+    tnet, mnet = tiny_shm_exports.tiny_tnet(), build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
+    model = build_shm("lite", tnet=tnet, mnet=mnet)
+    assert model.tnet is tnet and model.mnet is mnet and model(images(32))["alpha"].shape == (1, 32, 32, 1)
 
 
 def test_pspnet50_round_trip_with_small_mnet(tmp_path):
     # The T-Net at 41x41 instead of 473x473: the same layers and weights, a 100th of the work.
-    model = build_shm("pspnet50", input_size=32, tnet_size=41, tnet_kwargs={"input_size": 41})
+    model = build_shm("pspnet50", input_size=32, tnet_size=41, tnet_kwargs={"input_size": 41},
+                      mnet_kwargs={"encoder_widths": ((4,), (4,), (4,), (4,), (4,))})
     assert isinstance(model.tnet, PSPNet50) and model.tnet.input_shape == (None, 41, 41, 3)
     restored = assert_round_trip(model, tmp_path / "pspnet50.keras", images(32))
     assert restored.preset == "pspnet50"
@@ -102,19 +94,25 @@ def test_count_flops_of_a_known_conv():
     assert count_flops(model, (1, 8, 8, 2)) == 2 * 8 * 8 * 4 * 3 * 3 * 2  # a multiply-add counts 2
 
 
-def test_the_shipped_lite_file_loads_with_its_preset_and_its_weights_fit_the_preset_model(tmp_path):
+def test_the_shipped_lite_file_loads_and_its_weights_round_trip_through_the_preset_model(tmp_path):
     shipped = keras.saving.load_model(ROOT / PRESETS["lite"]["weights"]["keras"], compile=False)
     assert isinstance(shipped, SemanticHumanMatting) and shipped.preset == "lite"
     # Its M-Net is the functional model of before `MNet`: checkpoints of that layout still load.
     shipped.save_weights(tmp_path / "shipped.weights.h5")
-    fresh = SemanticHumanMatting.from_preset("lite")
+    model = SemanticHumanMatting.from_preset("lite")
+    assert isinstance(model.tnet, LightTNet) and isinstance(model.mnet, MNet)
+    assert model.mnet.get_layer("block1_conv1_conv").filters == 8
     with pytest.raises(ValueError):
-        fresh.load_weights(tmp_path / "shipped.weights.h5")
-    load_weights(fresh, tmp_path / "shipped.weights.h5")
-    for loaded, saved in zip(fresh.weights, shipped.weights):
+        model.load_weights(tmp_path / "shipped.weights.h5")
+    load_weights(model, tmp_path / "shipped.weights.h5")
+    for loaded, saved in zip(model.weights, shipped.weights):
         np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
     x = images(64, seed=2)
-    np.testing.assert_array_equal(fresh(x)["alpha"], shipped(x)["alpha"])
+    outputs = model(x)
+    assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
+    np.testing.assert_array_equal(outputs["alpha"], shipped(x)["alpha"])
+    restored = assert_round_trip(model, tmp_path / "lite.keras", x)  # in the new layout
+    assert restored.preset == "lite" and isinstance(restored.mnet, MNet)
 
 
 def test_models_imports_nothing_from_shm():

@@ -1,4 +1,8 @@
-"""The three stage scripts end to end on a tiny synthetic data folder (lite preset, 32-64 px)."""
+"""The three stage scripts end to end on a tiny synthetic data folder (lite preset, 32-64 px).
+
+Stage 1 and the trimap prediction run a tiny stand-in T-Net (what they do does not depend on
+the network); stages 2 and 3 train the lite preset's real M-Net and whole SHM.
+"""
 
 import csv
 import json
@@ -16,8 +20,9 @@ from PIL import Image
 import combined_model
 import pretrain_mnet
 import pretrain_tnet
-from shm.training import checkpoints
-from training_helpers import write_disc_folder
+from models.light_tnet import build_light_tnet
+from shm.training import checkpoints, stages
+from training_helpers import tiny_tnet, write_disc_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,11 +32,23 @@ def data_dir(tmp_path_factory):
     return write_disc_folder(tmp_path_factory.mktemp("discs"), n=8, size=64)
 
 
+def with_tiny_tnet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage 1 and `predict` build a tiny T-Net instead of the preset's."""
+    def build(*args, **kwargs):
+        tnet = tiny_tnet()
+        return tnet, tnet
+
+    monkeypatch.setattr(stages, "build_tnet_for_training", build)
+
+
 @pytest.fixture(scope="module")
 def tnet_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tnet")
-    status = pretrain_tnet.main(["train_tnet", "--data-dir", str(data_dir), "--out-dir", str(out), "--input-size", "32",
-                                 "--epochs", "1", "--imagenet-weights", "none", "--val-fraction", "0"])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        with_tiny_tnet(monkeypatch)
+        status = pretrain_tnet.main(["train_tnet", "--data-dir", str(data_dir), "--out-dir", str(out),
+                                     "--input-size", "32", "--epochs", "1", "--imagenet-weights", "none",
+                                     "--val-fraction", "0"])
     assert status == 0
     return out
 
@@ -50,7 +67,8 @@ def test_help_explains_every_flag_with_an_example(script, args, capsys):
         assert flag in text
 
 
-def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_dir, tmp_path):
+def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_dir, tmp_path, monkeypatch):
+    with_tiny_tnet(monkeypatch)
     weights = tnet_run / checkpoints.BEST_WEIGHTS
     before = weights.read_bytes()
     photos = tmp_path / "photos"
@@ -90,7 +108,11 @@ def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
     assert json.loads((out / checkpoints.STATE_JSON).read_text())["completed_epochs"] == 3
 
 
-def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(tnet_run, data_dir, tmp_path, capsys):
+def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(data_dir, tmp_path, capsys):
+    # Stage 1's output stands in: the lite T-Net's weights (untrained, without ImageNet's).
+    tnet_run = tmp_path / "tnet"
+    tnet_run.mkdir()
+    build_light_tnet(backbone_weights=None).save_weights(tnet_run / checkpoints.BEST_WEIGHTS)
     mnet_out = tmp_path / "mnet"
     assert pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(mnet_out), "--input-size", "32",
                                "--crop-sizes", "32", "--epochs", "1", "--steps-per-epoch", "1",
