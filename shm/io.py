@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# The grey levels of trimap PNG files for the classes 0 Background, 1 Uncertain, 2 Foreground.
+TRIMAP_PNG_VALUES = (0, 128, 255)
 
 # Photos of up to ~200 MP are legitimate input; Pillow's default guard (89 MP) would reject them.
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -143,6 +145,13 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level:
     with atomic_path(path) as temporary:
         Image.fromarray(array, mode=image_mode).save(temporary, format="PNG", compress_level=compress_level)
     return path
+
+
+def check_distinct_folders(output_dir: str | os.PathLike, input_dir: str | os.PathLike,
+                           input_name: str = "the input folder") -> None:
+    """Raise `ValueError` naming `output_dir` when it is `input_dir` (outputs would mix with the inputs)."""
+    if Path(output_dir).resolve() == Path(input_dir).resolve():
+        raise ValueError(f"{output_dir}: the output folder must differ from {input_name}")
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:

@@ -35,7 +35,6 @@ import tensorflow as tf
 from shm import batch, io
 
 BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
-PNG_VALUES = (0, 128, 255)
 
 TensorLike = tf.Tensor | np.ndarray | int | float
 
@@ -125,7 +124,7 @@ def to_one_hot(trimap: TensorLike) -> tf.Tensor:
 
 def to_png_values(trimap: TensorLike) -> tf.Tensor:
     """Class indices -> uint8 PNG values 0 / 128 / 255 (same shape)."""
-    return tf.gather(tf.constant(PNG_VALUES, tf.uint8), tf.cast(trimap, tf.int32))
+    return tf.gather(tf.constant(io.TRIMAP_PNG_VALUES, tf.uint8), tf.cast(trimap, tf.int32))
 
 
 def file_band_px(name: str, height: int, width: int, band_fraction: tuple[float, float], seed: int) -> int:
@@ -162,8 +161,7 @@ def write_trimap_folder(input_dir: str | os.PathLike, output_dir: str | os.PathL
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir}: no such folder")
-    if output_dir.resolve() == input_dir.resolve():
-        raise ValueError(f"{output_dir}: the output folder must differ from the input folder")
+    io.check_distinct_folders(output_dir, input_dir)
     if kernel is not None and kernel < 1:
         raise ValueError(f"kernel must be >= 1 pixel, got {kernel}")
     if not 0.0 <= band_fraction[0] <= band_fraction[1]:
