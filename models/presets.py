@@ -11,11 +11,10 @@ Each preset is a dict of settings, any of which `from_preset(preset, **overrides
 - `working_size`: the M-Net size training and inference use by default; `size_multiple`: what
   every input size of the whole model must be a multiple of (the M-Net's 4 poolings need 16, the
   MobileNetV2 of the light T-Net 32).
-- `weights`: the shipped model files by backend (`keras`: the whole model, `tflite`: its
+- `weights`: the shipped model files by backend (`keras`: the whole model, `onnx`: its
   dynamic-size export), relative to the project; `default_backend`: what `shm.Matter.from_preset`
   and `inference.py` run by default, the fastest correct path measured on CPU (docs/benchmarks.md,
-  speed study): ONNX Runtime for both (lite: its dynamic-size export, 256x320 in 28 ms against
-  TFLite's 34 and Keras' 46; pspnet50 ships no weights: export a trained `.keras` with
+  speed study): ONNX Runtime for both (pspnet50 ships no weights: export a trained `.keras` with
   `export.py --format onnx --dynamic-size`).
 """
 
@@ -32,7 +31,7 @@ PSPNET50_RGB_STD = (1.0 / 255.0,) * 3
 
 VGG16_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 # An eighth of VGG16's widths, the same M-Net shape: the full-resolution convs dominate the time,
-# and at a quarter the lite model took ~75 ms at 320x320 on 2 cores instead of ~50 (docs/models.md).
+# and only an eighth keeps the whole lite model's time near its T-Net's (timings: docs/models.md).
 LITE_MNET_WIDTHS = ((8, 8), (16, 16), (32, 32, 32), (64, 64, 64), (64, 64, 64))
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -126,8 +126,7 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
 
 class KerasRunner(Runner):
     """A Keras SHM model, run as one frozen graph per input size (`models.profiling.FrozenInference`:
-    the fastest TensorFlow path on CPU; lite at 320x320 46 ms instead of 59 ms as a plain
-    `tf.function`). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
+    the fastest TensorFlow path on CPU, faster than a plain `tf.function`: docs/benchmarks.md). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
     checks its size with a Python `if`), hence one per size; each holds a copy of the weights, so
     the `MAX_GRAPHS` most recently used sizes are kept."""
 
