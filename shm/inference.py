@@ -34,7 +34,8 @@ from tqdm import tqdm
 from shm.backends import ModelFileError, Runner, load_backend
 from shm.batch import run_per_file
 from shm.foreground import composite, estimate_foreground
-from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, write_png_atomic
+from models.presets import PRESETS
+from shm.io import IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_path, read_image, write_png_atomic
 from shm.upsampling import guided_upsample, resize
 
 if TYPE_CHECKING:
@@ -45,13 +46,13 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_composite.png",
                  "trimap": "_trimap.png"}
 VIDEO_OUTPUTS = {"alpha": "_alpha.mp4", "composite": "_composite.mp4"}
-# Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
-SIZE_MULTIPLE = 32
+# Dynamic-size models get sides that are multiples of every preset's size multiple (lite 32, pspnet50 16).
+SIZE_MULTIPLE = max(settings["size_multiple"] for settings in PRESETS.values())
 # A green screen for video composites when no --background is given.
 DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
-TRIMAP_GREY_LEVELS = np.array([0, 128, 255], np.uint8)
+TRIMAP_GREY_LEVELS = np.array(TRIMAP_PNG_VALUES, np.uint8)
 
 
 @dataclasses.dataclass
@@ -125,7 +126,6 @@ class Matter:
         self.runner = model if isinstance(model, Runner) else load_backend(model)
         self.fixed_size = self.runner.input_size
         if working_size is None and self.fixed_size is None:
-            from models.presets import PRESETS
             working_size = PRESETS["lite"]["working_size"]
         if working_size is not None and working_size < SIZE_MULTIPLE:
             raise ValueError(f"working_size must be at least {SIZE_MULTIPLE}, got {working_size}")
@@ -153,7 +153,6 @@ class Matter:
         """The preset's shipped model for `backend` (default: the preset's `default_backend`, its
         fastest correct path), or `weights`, at the preset's working size (or `working_size`);
         `backend` and `num_threads` as in `from_weights`."""
-        from models.presets import PRESETS
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         settings = PRESETS[preset]
