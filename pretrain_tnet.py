@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from shm.training.stages import (add_common_arguments, options_from_args, predict_trimaps, run_cli,
-                                 train_tnet)
+from shm.training.cli import SIZE_FLAGS, add_common_arguments, run_cli, run_stage
+from shm.training.stages import predict_trimaps, train_tnet
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,8 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="T-Net weights of stage 1 (best.weights.h5 or last.weights.h5); never modified")
     predict.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
                          help="the preset the weights were trained with (default: %(default)s)")
-    predict.add_argument("--input-size", type=int,
-                         help="T-Net size the photos are resized to (default: 320 lite, 473 pspnet50)")
+    size_flag, size_help = SIZE_FLAGS["tnet"]
+    predict.add_argument(size_flag, "--input-size", dest="input_size", type=int,
+                         help=size_help.replace("training size", "size the photos are resized to"))
     return parser.parse_args(argv)
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "predict":
         return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.input_size)
-    return run_cli(train_tnet, options_from_args(args))
+    return run_stage(train_tnet, args)
 
 
 if __name__ == "__main__":

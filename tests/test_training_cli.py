@@ -22,6 +22,7 @@ import pretrain_mnet
 import pretrain_tnet
 from models.light_tnet import build_light_tnet
 from shm.training import checkpoints, stages
+from shm.training.cli import options_from_args
 from training_helpers import tiny_tnet, write_disc_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,3 +149,32 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     assert names(0.0)[1] is None and len(names(0.01)[1]) == 1
     with pytest.raises(ValueError, match="--val-fraction"):
         names(1.0)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "-1"], "--lr must be positive, got -1.0"),
+    (["--lr", "0"], "--lr must be positive, got 0.0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--mnet-size", "-32"], "the input size (--tnet-size / --mnet-size / --working-size) must be at least 1, got -32"),
+])
+def test_unusable_flag_values_are_refused_in_one_line(flags, message, data_dir, tmp_path, capsys):
+    status = pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(tmp_path / "run"), *flags])
+    assert status == 1 and capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_flags_keep_their_values_and_each_stage_names_its_size(data_dir, tmp_path):
+    def options(script, *flags):
+        return options_from_args(script.parse_args(["--data-dir", str(data_dir), "--out-dir", str(tmp_path), *flags]))
+
+    assert (options(pretrain_mnet).lr, options(pretrain_mnet).epochs) == (1e-4, 50)  # the stage's defaults
+    assert options(pretrain_mnet, "--lr", "0.5", "--epochs", "1").lr == 0.5
+    assert options(pretrain_mnet, "--mnet-size", "64").input_size == options(pretrain_mnet, "--input-size", "64").input_size == 64
+    assert options(combined_model, "--working-size", "96", "--tnet-weights", "t", "--mnet-weights", "m").input_size == 96
+    assert pretrain_tnet.parse_args(["train_tnet", "--data-dir", "d", "--out-dir", "o", "--tnet-size", "64"]).input_size == 64
+    # The Python API's None means the stage's default; any other value is used as given.
+    unset = stages.TrainOptions(data_dir=data_dir, out_dir=tmp_path)
+    assert (unset.epochs, unset.lr) == (None, None)
+    settings = stages._fit_settings(unset, "tnet")
+    assert (settings.epochs, settings.learning_rate) == (stages.DEFAULT_EPOCHS["tnet"], stages.DEFAULT_LEARNING_RATES["tnet"])
