@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import models
-import tiny_shm_exports
 from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.light_tnet import LightTNet
 from models.mnet import SIZE_MULTIPLE, MNet
@@ -19,6 +18,7 @@ from models.profiling import count_flops
 from models.pspnet50 import PSPNet50
 from models.shm import SemanticHumanMatting
 from models.weights import load_weights
+from training_helpers import tiny_tnet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_lite_needs_multiples_of_32():
 
 
 def test_given_stages_are_used():
-    tnet, mnet = tiny_shm_exports.tiny_tnet(), build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
+    tnet, mnet = tiny_tnet(), build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
     model = build_shm("lite", tnet=tnet, mnet=mnet)
     assert model.tnet is tnet and model.mnet is mnet and model(images(32))["alpha"].shape == (1, 32, 32, 1)
 

@@ -17,6 +17,7 @@ import keras
 
 from models.shm import SemanticHumanMatting
 from shm.export import SUFFIXES, ExportReport, export_model
+from training_helpers import tiny_tnet
 
 # The size of the savedmodel / tflite / onnx exports (the lite model takes multiples of 32).
 EXPORT_SIZE = 64
@@ -29,12 +30,6 @@ def scratch_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="shm_tiny_exports_"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
-
-
-def tiny_tnet() -> keras.Model:
-    image = keras.Input((None, None, 3), name="image")
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(image)
-    return keras.Model(image, keras.layers.Conv2D(3, 3, padding="same", activation="softmax")(x), name="tiny_tnet")
 
 
 def tiny_shm(input_size: int | None = None) -> SemanticHumanMatting:
