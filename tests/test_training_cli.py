@@ -1,7 +1,8 @@
 """The three stage scripts end to end on a tiny synthetic data folder (lite preset, 32-64 px).
 
 Stage 1 and the trimap prediction run a tiny stand-in T-Net (what they do does not depend on
-the network); stages 2 and 3 train the lite preset's real M-Net and whole SHM.
+the network); stage 2 trains the lite preset's real M-Net, stage 3 its whole SHM from untrained
+stage weights.
 """
 
 import csv
@@ -21,6 +22,8 @@ import combined_model
 import pretrain_mnet
 import pretrain_tnet
 from models.light_tnet import build_light_tnet
+from models.mnet import MNet
+from models.presets import PRESETS
 from shm.training import checkpoints, stages
 from shm.training.cli import options_from_args
 from training_helpers import tiny_tnet, write_disc_folder
@@ -110,14 +113,13 @@ def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
 
 
 def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(data_dir, tmp_path, capsys):
-    # Stage 1's output stands in: the lite T-Net's weights (untrained, without ImageNet's).
-    tnet_run = tmp_path / "tnet"
+    # The outputs of stages 1 and 2 stand in: the lite preset's T-Net and M-Net weights, untrained
+    # (the stage scripts themselves run above and in test_mnet_killed_mid_epoch_resumes_and_finishes).
+    tnet_run, mnet_out = tmp_path / "tnet", tmp_path / "mnet"
     tnet_run.mkdir()
+    mnet_out.mkdir()
     build_light_tnet(backbone_weights=None).save_weights(tnet_run / checkpoints.BEST_WEIGHTS)
-    mnet_out = tmp_path / "mnet"
-    assert pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(mnet_out), "--input-size", "32",
-                               "--crop-sizes", "32", "--epochs", "1", "--steps-per-epoch", "1",
-                               "--val-fraction", "0"]) == 0
+    MNet(**PRESETS["lite"]["mnet_kwargs"]).save_weights(mnet_out / checkpoints.BEST_WEIGHTS)
     common = ["--data-dir", str(data_dir), "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
               "--val-fraction", "0.25"]
     tnet_weights, mnet_weights = str(tnet_run / checkpoints.BEST_WEIGHTS), str(mnet_out / checkpoints.BEST_WEIGHTS)
