@@ -24,7 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter woul
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from shm.backends import BACKENDS  # light: no TensorFlow
+    from shm.backends import BACKENDS, thread_count  # light: no TensorFlow
+    from shm.io import DEFAULT_MAX_PIXELS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -42,17 +43,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(the output keeps the subfolders)")
     parser.add_argument("--weights", metavar="PATH", default=None,
                         help="a whole SHM model saved as .keras, or an export of export.py (.tflite, "
-                             ".onnx, SavedModel directory) (default: the preset's shipped model for "
-                             "--backend: weights/shm_lite.onnx for lite, weights/shm_lite.keras with "
-                             "--backend keras)")
+                             ".onnx, SavedModel directory with --trust-savedmodel) (default: the preset's "
+                             "shipped model for --backend: weights/shm_lite.onnx for lite, "
+                             "weights/shm_lite.keras with --backend keras)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network; must match the --weights file's format, which it "
                              "is inferred from when omitted (default: the preset's fastest, onnx "
                              "(onnxruntime, no TensorFlow import) for lite's shipped model; keras "
                              "for .keras files, tflite for .tflite, onnx for .onnx, savedmodel for a "
                              "SavedModel directory). Fixed-size exports run at their size (the photo is "
-                             "resized to it and --working-size is ignored)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                             "fitted into it with its aspect ratio, padded, and --working-size is ignored)")
+    parser.add_argument("--trust-savedmodel", action="store_true",
+                        help="allow a SavedModel directory as --weights: its graph can read and write files, "
+                             "so only for models you made or trust (default: refused; .onnx, .tflite and "
+                             ".keras files cannot do that, see docs/inference.md)")
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads of the TFLite / ONNX runtime (default: every core); keras and "
                              "savedmodel use TensorFlow's settings")
     parser.add_argument("--preset", default="lite",
@@ -66,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "#00ff00 or r,g,b) or image; videos default to #00ff00")
     parser.add_argument("--save-trimap", action="store_true",
                         help="also write the predicted trimap NAME_trimap.png (0/128/255)")
+    parser.add_argument("--max-pixels", type=float, default=None, metavar="MP",
+                        help="largest photo to matte, in megapixels; larger ones fail with one line before "
+                             "they are decoded (memory: about 30 bytes per pixel) "
+                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (by default they are kept and the file is skipped)")
     parser.add_argument("--timings", action="store_true",
@@ -75,8 +84,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from shm.inference import (Job, Matter, OutputOptions, check_output_dir, collect_jobs,
-                               display_problem, matte_jobs, parse_background, run_camera)
+    from shm.io import check_output_dir, set_max_pixels, stop_on_sigterm_like_sigint, sweep_stale_temporaries
+
+    stop_on_sigterm_like_sigint()
+    if args.max_pixels is not None:
+        if args.max_pixels <= 0:
+            print(f"error: --max-pixels must be positive, got {args.max_pixels:g}", file=sys.stderr)
+            return 2
+        set_max_pixels(round(args.max_pixels * 1e6))
+    from shm.inference import (Job, Matter, OutputOptions, check_output_settings, collect_jobs,
+                               display_problem, matte_jobs, parse_background, renamed_outputs, run_camera)
 
     try:
         background = parse_background(args.background) if args.background else None
@@ -89,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.input is not None:
             jobs, ignored = collect_jobs(args.input, args.output, recursive=args.recursive)
         matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size,
-                                    backend=args.backend, num_threads=args.threads)
+                                    backend=args.backend, num_threads=args.threads,
+                                    trust_savedmodel=args.trust_savedmodel)
         output_dir = check_output_dir(args.output) if args.camera is None else None
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -104,8 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera {args.camera}: {frames} frames shown")
         return 0
 
+    for path in sweep_stale_temporaries(output_dir, recursive=args.recursive):
+        print(f"note: removed {path}, a temporary file of an interrupted run")
     options = OutputOptions(output_dir, background=background, save_trimap=args.save_trimap,
                             overwrite=args.overwrite, print_timings=args.timings)
+    try:
+        unrecorded = check_output_settings(matter, jobs, options)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    notes = renamed_outputs(jobs) + ([unrecorded] if unrecorded else [])
+    for line in notes:
+        print(f"note: {line}")
     start = time.perf_counter()
     summary = matte_jobs(matter, jobs, options)
     summary.ignored = len(ignored)

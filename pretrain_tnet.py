@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shm.training.cli import SIZE_FLAGS, add_common_arguments, run_cli, run_stage
+from shm.training.cli import add_common_arguments, run_cli, run_stage
 from shm.training.stages import predict_trimaps, train_tnet
 
 
@@ -47,16 +47,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="T-Net weights of stage 1 (best.weights.h5 or last.weights.h5); never modified")
     predict.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
                          help="the preset the weights were trained with (default: %(default)s)")
-    size_flag, size_help = SIZE_FLAGS["tnet"]
-    predict.add_argument(size_flag, "--input-size", dest="input_size", type=int,
-                         help=size_help.replace("training size", "size the photos are resized to"))
+    predict.add_argument("--working-size", "--input-size", type=int, dest="working_size",
+                         help="the longer side photos are seen at, as by inference.py (default: the preset's, "
+                              "320 lite, 512 pspnet50)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "predict":
-        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.input_size)
+        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.working_size)
     return run_stage(train_tnet, args)
 
 

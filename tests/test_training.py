@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ from shm.training import (CheckpointError, FitSettings, StageTrainer, TrainingDi
 from shm.training import checkpoints
 from shm.training.engine import per_image_mse, per_image_sad, trimap_accuracy
 import tiny_shm_exports
+from test_io import dead_pid
 from training_helpers import dataset, disc_batches, tiny_mnet, tiny_shm, tiny_tnet
 
 
@@ -140,3 +142,15 @@ def test_an_shm_of_the_lite_preset_learns_synthetic_discs():
     # The last 4 steps, twice each of the 2 batches: 0.42 of the first loss measured (the tiny T-Net sees
     # 5x5 pixels, so the loss levels off there).
     assert np.mean(losses[-4:]) < 0.6 * losses[0], losses
+
+
+def test_a_training_into_an_out_dir_another_one_is_writing_is_refused(tmp_path):
+    with checkpoints.out_dir_lock(tmp_path):
+        with pytest.raises(CheckpointError, match=f"another training is writing there \\(process {os.getpid()}\\)"):
+            _fit_mnet(tmp_path, epochs=1)
+    assert not (tmp_path / checkpoints.RESUME_STATE).exists()
+    # A killed run's temporary checkpoint goes; the lock went with its process.
+    leftover = tmp_path / f".resume.weights.{dead_pid()}.abcd1234.tmp.weights.h5"
+    leftover.write_bytes(b"half a checkpoint")
+    _fit_mnet(tmp_path, epochs=1)
+    assert (tmp_path / checkpoints.RESUME_STATE).is_file() and not leftover.exists()

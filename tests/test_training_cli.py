@@ -92,7 +92,7 @@ def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_d
 def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
     out = tmp_path / "mnet"
     command = [sys.executable, "pretrain_mnet.py", "--data-dir", str(data_dir), "--out-dir", str(out),
-               "--input-size", "32", "--crop-sizes", "32", "--epochs", "3", "--steps-per-epoch", "40",
+               "--input-size", "32", "--epochs", "3", "--steps-per-epoch", "40",
                "--val-fraction", "0.25"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -142,8 +142,10 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     from shm.training.stages import TrainOptions, split_samples
 
     def names(fraction, seed=0):
-        train, val = split_samples(TrainOptions(data_dir=data_dir, out_dir=data_dir, val_fraction=fraction, seed=seed))
-        return [s.name for s in train], val and [s.name for s in val]
+        sources, val = split_samples(TrainOptions(data_dir=[data_dir], out_dir=data_dir, val_fraction=fraction,
+                                                  seed=seed))
+        (source,) = sources
+        return [s.name for s in source.samples], val and [s.name for s in val]
 
     train, val = names(0.25)
     assert len(val) == 2 and len(train) == 6 and not set(train) & set(val)
@@ -158,7 +160,7 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     (["--lr", "0"], "--lr must be positive, got 0.0"),
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
-    (["--mnet-size", "-32"], "the input size (--tnet-size / --mnet-size / --working-size) must be at least 1, got -32"),
+    (["--working-size", "-32"], "--working-size must be at least 1, got -32"),
 ])
 def test_unusable_flag_values_are_refused_in_one_line(flags, message, data_dir, tmp_path, capsys):
     status = pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(tmp_path / "run"), *flags])
@@ -166,17 +168,25 @@ def test_unusable_flag_values_are_refused_in_one_line(flags, message, data_dir, 
     assert not (tmp_path / "run").exists()
 
 
-def test_flags_keep_their_values_and_each_stage_names_its_size(data_dir, tmp_path):
+def test_flags_keep_their_values(data_dir, tmp_path):
     def options(script, *flags):
         return options_from_args(script.parse_args(["--data-dir", str(data_dir), "--out-dir", str(tmp_path), *flags]))
 
     assert (options(pretrain_mnet).lr, options(pretrain_mnet).epochs) == (1e-4, 50)  # the stage's defaults
     assert options(pretrain_mnet, "--lr", "0.5", "--epochs", "1").lr == 0.5
-    assert options(pretrain_mnet, "--mnet-size", "64").input_size == options(pretrain_mnet, "--input-size", "64").input_size == 64
-    assert options(combined_model, "--working-size", "96", "--tnet-weights", "t", "--mnet-weights", "m").input_size == 96
-    assert pretrain_tnet.parse_args(["train_tnet", "--data-dir", "d", "--out-dir", "o", "--tnet-size", "64"]).input_size == 64
+    assert options(pretrain_mnet, "--working-size", "64").working_size == options(pretrain_mnet, "--input-size", "64").working_size == 64
     # The Python API's None means the stage's default; any other value is used as given.
     unset = stages.TrainOptions(data_dir=data_dir, out_dir=tmp_path)
     assert (unset.epochs, unset.lr) == (None, None)
-    settings = stages._fit_settings(unset, "tnet")
+    settings = stages._fit_settings(unset, "tnet", steps_per_epoch=1)
     assert (settings.epochs, settings.learning_rate) == (stages.DEFAULT_EPOCHS["tnet"], stages.DEFAULT_LEARNING_RATES["tnet"])
+
+
+def test_data_dirs_take_an_optional_weight():
+    from shm.training.stages import parse_data_dir
+
+    assert parse_data_dir("data/ccp") == (Path("data/ccp"), 1.0)
+    assert parse_data_dir("data/ccp_teacher:0.5") == (Path("data/ccp_teacher"), 0.5)
+    assert parse_data_dir("C:/data") == (Path("C:/data"), 1.0)  # not a number: part of the path
+    with pytest.raises(ValueError, match="weight must be positive"):
+        parse_data_dir("data/x:0")

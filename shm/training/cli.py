@@ -16,48 +16,45 @@ from pathlib import Path
 from typing import Callable
 
 from models.presets import PRESETS
+from shm.io import stop_on_sigterm_like_sigint
 from shm.training.callbacks import TrainingDiverged
 from shm.training.distribute import STRATEGIES
-from shm.training.stages import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATES, MNET_CROP_SIZE, TNET_SIZES, TrainOptions
+from shm.training.stages import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATES, TrainOptions
 
 DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainOptions)
             if field.default is not dataclasses.MISSING}
-# Each stage's network size has a flag of its own; `--input-size` is the older spelling of each.
-SIZE_FLAGS = {
-    "tnet": ("--tnet-size", f"T-Net training size (default: {TNET_SIZES['lite']} for lite, "
-                            f"{TNET_SIZES['pspnet50']} for pspnet50)"),
-    "mnet": ("--mnet-size", f"M-Net input size the crops are resized to (default: {MNET_CROP_SIZE})"),
-    "shm": ("--working-size", f"whole-model training size (default: the preset's working size, "
-                              f"{PRESETS['lite']['working_size']} lite / {PRESETS['pspnet50']['working_size']} pspnet50)"),
-}
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
     """The flags every stage shares; defaults that differ by stage are set from `stage`."""
     group = parser.add_argument_group("data")
-    group.add_argument("--data-dir", type=Path, required=True,
-                       help="data folder: image/, alpha/ or mask/, optional fg/ and bg/ (docs/design.md)")
-    group.add_argument("--list-file", help="list of stems to train on (a path or a name inside --data-dir); "
+    group.add_argument("--data-dir", nargs="+", required=True, metavar="FOLDER[:WEIGHT]",
+                       help="data folders: image/, alpha/ or mask/, optional fg/ and bg/ (docs/data.md); "
+                            "several are drawn from in proportion to WEIGHT (default 1) times their size, "
+                            "e.g. data/ccp_train data/ccp_teacher:0.5")
+    group.add_argument("--list-file", help="list of stems to train on (a path, or a name inside each --data-dir); "
                        "default: every photo")
-    group.add_argument("--val-dir", type=Path,
-                       help="a separate validation data folder (then --val-fraction is not used)")
+    group.add_argument("--val-dir", type=Path, nargs="+",
+                       help="separate validation data folders (then --val-fraction is not used)")
     group.add_argument("--val-fraction", type=float, default=DEFAULTS["val_fraction"],
                        help="fraction of --data-dir's samples held out for validation, chosen with --seed; "
                             "0 trains without validation (the best checkpoint then follows the training loss) "
                             "(default: %(default)s)")
-    group.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the split, shuffling and "
-                       "augmentation (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the split, shuffling and augmentation "
+                       "(default: %(default)s)")
     group.add_argument("--backgrounds-dir", type=Path,
-                       help="extra background photos to composite the people onto (default: only bg/)")
+                       help="photos without people to composite the people onto (python -m shm.backgrounds "
+                            "makes them from the training photos; default: no compositing)")
 
     group = parser.add_argument_group("model and optimisation")
     group.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULTS["preset"],
                        help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); pspnet50: the paper's "
                             "(default: %(default)s)")
-    size_flag, size_help = SIZE_FLAGS[stage]
-    group.add_argument(size_flag, "--input-size", dest="input_size", type=int, help=size_help)
-    group.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
-                       help="global batch size, split over the devices (default: %(default)s)")
+    group.add_argument("--working-size", "--input-size", type=int, dest="working_size",
+                       help="the longer side photos are seen at, as at inference (shm.geometry; default: the "
+                            "preset's working size, 320 lite / 512 pspnet50); the pspnet50 T-Net resizes to 473 inside")
+    group.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="global batch size, split over the devices "
+                       "(default: %(default)s)")
     group.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS[stage],
                        help="total epochs, counting those already done when resuming (default: %(default)s)")
     group.add_argument("--steps-per-epoch", type=int,
@@ -83,13 +80,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
 
 def add_loss_weight_arguments(parser: argparse.ArgumentParser, with_trimap: bool) -> None:
     group = parser.add_argument_group("loss weights")
-    group.add_argument("--alpha-weight", type=float, default=DEFAULTS["alpha_weight"],
-                       help="weight of the alpha prediction loss (default: %(default)s)")
-    group.add_argument("--comp-weight", type=float, default=DEFAULTS["comp_weight"],
-                       help="weight of the compositional loss (default: %(default)s)")
+    group.add_argument("--alpha-weight", type=float, default=DEFAULTS["alpha_weight"], help="weight of the alpha prediction loss "
+                       "(default: %(default)s)")
+    group.add_argument("--comp-weight", type=float, default=DEFAULTS["comp_weight"], help="weight of the compositional loss "
+                       "(default: %(default)s)")
     if with_trimap:
-        group.add_argument("--trimap-weight", type=float, default=DEFAULTS["trimap_weight"],
-                           help="weight of the trimap cross-entropy (default: %(default)s)")
+        group.add_argument("--trimap-weight", type=float, default=DEFAULTS["trimap_weight"], help="weight of the trimap "
+                           "cross-entropy (default: %(default)s)")
 
 
 def options_from_args(args: argparse.Namespace) -> TrainOptions:
@@ -101,8 +98,10 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 def run_cli(function: Callable, *arguments) -> int:
     """Run a stage; a known failure is one line on stderr and exit status 1, never a traceback.
 
-    A function that returns a count of failed files (an int) exits 1 when it is not 0.
+    A function that returns a count of failed files (an int) exits 1 when it is not 0. SIGTERM
+    stops it like Ctrl-C (the last complete checkpoint stays, no temporary file is left).
     """
+    stop_on_sigterm_like_sigint()
     try:
         result = function(*arguments)
     except (ValueError, TrainingDiverged) as error:
