@@ -11,6 +11,7 @@ _LAZY_NAMES = {
     "PRESETS": "models.presets",
     "PSPNET50_RGB_MEAN": "models.presets",
     "PSPNET50_RGB_STD": "models.presets",
+    "EfficientNetLite0": "models.efficientnet_lite",
     "Fusion": "models.fusion",
     "LightTNet": "models.light_tnet",
     "LoadReport": "models.weights",
@@ -30,7 +31,7 @@ _LAZY_NAMES = {
     "build_shm": "models.shm",
     "load_ade20k_weights": "models.weights",
     "load_hed_encoder": "models.weights",
-    "load_mobilenetv2_imagenet": "models.weights",
+    "load_imagenet_backbone": "models.weights",
     "resolve_preset": "models.shm",
 }
 

@@ -12,6 +12,7 @@ import pytest
 
 import models
 from models import PRESETS, build_mnet, build_shm, resolve_preset
+from models.efficientnet_lite import EfficientNetLite0
 from models.light_tnet import LightTNet
 from models.mnet import SIZE_MULTIPLE, MNet
 from models.profiling import count_flops
@@ -70,6 +71,19 @@ def test_overrides_merge_dicts_and_reject_unknown_keys():
 def test_lite_needs_multiples_of_32():
     with pytest.raises(ValueError, match="multiple of 32"):
         build_shm("lite", input_size=48)
+
+
+def test_lite_efficientnet_differs_from_lite_only_in_the_tnet_encoder():
+    lite, efficientnet = resolve_preset("lite"), resolve_preset("lite_efficientnet")
+    differing = {key for key in lite if lite[key] != efficientnet[key]}
+    assert differing == {"description", "tnet_kwargs", "weights"}
+    assert efficientnet["tnet_kwargs"] == {"backbone": "efficientnet_lite0", "backbone_weights": None}
+    model = build_shm("lite_efficientnet", input_size=64)
+    assert isinstance(model.tnet.backbone, EfficientNetLite0)
+    assert model(images(64))["alpha"].shape == (1, 64, 64, 1)
+    # The same override on lite builds the same T-Net.
+    overridden = build_shm("lite", input_size=64, tnet_kwargs={"backbone": "efficientnet_lite0"})
+    assert overridden.tnet.get_config() == model.tnet.get_config()
 
 
 def test_given_stages_are_used():

@@ -48,8 +48,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
 
     group = parser.add_argument_group("model and optimisation")
     group.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULTS["preset"],
-                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); pspnet50: the paper's "
-                            "(default: %(default)s)")
+                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); lite_efficientnet: the same "
+                            "with an EfficientNet-Lite0 T-Net encoder; pspnet50: the paper's (default: %(default)s)")
     group.add_argument("--working-size", "--input-size", type=int, dest="working_size",
                        help="the longer side photos are seen at, as at inference (shm.geometry; default: the "
                             "preset's working size, 320 lite / 512 pspnet50); the pspnet50 T-Net resizes to 473 inside")

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
+from models.presets import PRESETS
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
@@ -186,11 +187,12 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
     A T-Net of fixed size (PSPNet-50, 473) gets the SHM graph's resize in front and behind, and
     PSPNet-50's `Normalize` (it takes keras-segmentation's preprocessed input); the light T-Net
     takes any size and normalises inside itself.
-    `imagenet_weights`: for lite, the MobileNetV2 `.npz` (None: the default file; "none": random).
+    `imagenet_weights`: for the light T-Net, its backbone's converted `.npz` (None: the backbone's
+    default file; "none": random).
     """
     settings = resolve_preset(preset)
     kwargs = dict(settings["tnet_kwargs"])
-    if preset == "lite":
+    if settings["tnet"] == "build_light_tnet":
         kwargs.update(backbone_weights=None if imagenet_weights == "none" else "imagenet")
         if imagenet_weights not in (None, "none"):
             kwargs["weights_path"] = imagenet_weights
