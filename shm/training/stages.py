@@ -112,23 +112,23 @@ def parse_data_dir(text: str | Path) -> tuple[Path, float]:
     return Path(folder), float(weight)
 
 
-def _discover(folder: Path, list_file: str | None, label: str) -> list:
+def _discover(folder: Path, list_file: str | None, label: str, needs_colours: bool = False) -> list:
     samples = data.discover_samples(folder, list_file, skip_bad=True)
     print(f"{label}{samples.summary()}")
     for problem in samples.skipped:
         print(f"skipped: {problem}")
     without = sum(s.fg is None or s.bg is None for s in samples)
-    if without:
-        print(f"warning: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
-              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)",
-              file=sys.stderr)
+    if without and needs_colours:
+        print(f"note: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
+              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)")
     return list(samples)
 
 
-def split_samples(options: TrainOptions) -> tuple[list[data.Source], list | None]:
+def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[list[data.Source], list | None]:
     """Training sources (one per --data-dir, with its weight) and validation samples: --val-dir,
-    or a seeded --val-fraction of the training samples (taken from each folder alike)."""
-    sources = [data.Source(_discover(folder, options.list_file, ""), weight)
+    or a seeded --val-fraction of the training samples (taken from each folder alike).
+    `needs_colours`: the stage has a compositional loss, so folders without fg/ and bg/ are noted."""
+    sources = [data.Source(_discover(folder, options.list_file, "", needs_colours), weight)
                for folder, weight in map(parse_data_dir, options.data_dir)]
     if options.val_dir is not None:
         return sources, [s for folder in options.val_dir for s in _discover(folder, None, "validation: ")]
@@ -151,7 +151,7 @@ def split_samples(options: TrainOptions) -> tuple[list[data.Source], list | None
 def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
     """The stage's training and validation data, and the training steps of one epoch (by default
     as many batches as the training samples fill)."""
-    sources, val_samples = split_samples(options)
+    sources, val_samples = split_samples(options, needs_colours=stage != "tnet")
     settings = resolve_preset(options.preset)
     common = dict(working_size=options.working_size or settings["working_size"], batch_size=options.batch_size,
                   seed=options.seed, multiple=settings["size_multiple"])
