@@ -36,7 +36,8 @@ from shm.backends import ModelFileError, Runner, load_backend
 from shm.batch import run_per_file
 from shm.foreground import composite, estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
-from shm.io import IMAGE_EXTENSIONS, atomic_path, read_image, row_bands, to_uint8, write_png_atomic
+from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_path, read_image, row_bands, to_uint8,
+                    write_png_atomic)
 from shm.upsampling import RowUpsampler, guided_upsample, resize
 
 if TYPE_CHECKING:
@@ -47,13 +48,13 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_composite.png",
                  "trimap": "_trimap.png"}
 VIDEO_OUTPUTS = {"alpha": "_alpha.mp4", "composite": "_composite.mp4"}
-# Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
+# Dynamic-size models get sides that are multiples of every preset's size multiple (shm.geometry).
 SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
 # A green screen for video composites when no --background is given.
 DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
-TRIMAP_GREY_LEVELS = np.array([0, 128, 255], np.uint8)
+TRIMAP_GREY_LEVELS = np.array(TRIMAP_PNG_VALUES, np.uint8)
 
 
 @dataclasses.dataclass

@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# The grey levels of trimap PNG files for the classes 0 Background, 1 Uncertain, 2 Foreground.
+TRIMAP_PNG_VALUES = (0, 128, 255)
 
 # The largest photo read by default: inference needs about 30 bytes of memory per pixel
 # (docs/benchmarks.md, "Memory per pixel"), so 64 MP (phone and most camera photos) stays under 2 GB;
@@ -269,6 +271,13 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level:
     with atomic_path(path) as temporary:
         image.save(temporary, format="PNG", compress_level=compress_level)
     return path
+
+
+def check_distinct_folders(output_dir: str | os.PathLike, input_dir: str | os.PathLike,
+                           input_name: str = "the input folder") -> None:
+    """Raise `ValueError` naming `output_dir` when it is `input_dir` (outputs would mix with the inputs)."""
+    if Path(output_dir).resolve() == Path(input_dir).resolve():
+        raise ValueError(f"{output_dir}: the output folder must differ from {input_name}")
 
 
 def png_bytes(array: np.ndarray, compress_level: int = 1, name: str = "array") -> bytes:
