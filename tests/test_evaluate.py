@@ -129,7 +129,7 @@ def test_script_help_runs_without_tensorflow():
     for flag in ("--pred", "--gt", "--trimap", "--csv", "--no-progress", "--model", "--split", "--threads"):
         assert flag in result.stdout
     words = " ".join(result.stdout.split())  # argparse wraps the help lines
-    assert "(required without --model)" in words and "(required with --pred)" in words
+    assert "required without --model)" in words and "required with --pred)" in words
     assert words.count("(default:") == 4 and "(none: the shipped model alone)" in words
     assert "python evaluate.py --pred" in result.stdout  # the docstring's example
 
