@@ -220,8 +220,9 @@ def limit_threads(threads: int) -> None:
 
 
 def prepare_dataset(data_dir: str | os.PathLike, settings: PrepareSettings, workers: int = 1,
-                    threads: int = 1) -> tuple[int, list[str]]:
-    """Soft-alpha data set from `data_dir` (image/ + mask/) into `settings.out_dir`; (photos, errors)."""
+                    threads: int = 1, quiet: bool = False) -> tuple[int, list[str]]:
+    """Soft-alpha data set from `data_dir` (image/ + mask/) into `settings.out_dir`; (photos, errors).
+    `quiet`: no progress bar (`shm.batch.run_per_file`)."""
     data_dir = Path(data_dir)
     if settings.out_dir.resolve() == data_dir.resolve():
         raise ValueError(f"{settings.out_dir}: the output folder must differ from the input data folder")
@@ -236,7 +237,8 @@ def prepare_dataset(data_dir: str | os.PathLike, settings: PrepareSettings, work
     for error in missing:
         print(f"error: {error}", file=sys.stderr)
     errors = batch.run_per_file(functools.partial(prepare_pair, settings=settings), pairs, workers,
-                                description="soft alpha", initializer=functools.partial(limit_threads, threads))
+                                description="soft alpha", initializer=functools.partial(limit_threads, threads),
+                                quiet=quiet)
     return len(pairs) + len(missing), missing + errors
 
 
@@ -262,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="copy the photos into OUT/image instead of symlinking them")
     parser.add_argument("--skip-existing", action="store_true",
                         help="skip photos whose five outputs all exist (resume an interrupted run)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (on stderr): no progress bar, no summary")
     return parser
 
 
@@ -275,13 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                skip_existing=args.skip_existing)
     start = time.perf_counter()
     try:
-        total, errors = prepare_dataset(args.data, settings, args.workers, args.threads)
+        total, errors = prepare_dataset(args.data, settings, args.workers, args.threads, quiet=args.quiet)
+    except batch.Interrupted as stop:
+        print(batch.summary_line(stop.attempted, stop.errors, "photos", interrupted=True))
+        return batch.INTERRUPTED_STATUS
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
-    print(batch.summary_line(total, errors, "photos"))
-    print(f"time: {elapsed:.1f} s, {elapsed / max(total, 1):.2f} s per photo with {args.workers} worker(s)")
+    if not args.quiet:
+        print(batch.summary_line(total, errors, "photos"))
+        print(f"time: {elapsed:.1f} s, {elapsed / max(total, 1):.2f} s per photo with {args.workers} worker(s)")
     return 1 if errors else 0
 
 

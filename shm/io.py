@@ -7,7 +7,9 @@ names the file and the problem, so command-line tools can print one line and go 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -16,7 +18,15 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+try:  # HEIC / HEIF photos (phones) when the pillow-heif package is installed (requirements.txt)
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_EXTENSIONS: tuple[str, ...] = (".heic", ".heif")
+except ImportError:
+    HEIF_EXTENSIONS = ()
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp") + HEIF_EXTENSIONS
 
 # Photos of up to ~200 MP are legitimate input; Pillow's default guard (89 MP) would reject them.
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -26,21 +36,33 @@ class ImageReadError(ValueError):
     """A file that cannot be read as an image; the message names the file and the reason."""
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
+def _open(path: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
+    """Decode a file, or the encoded `bytes` of one (then `name` stands for the file in messages)."""
+    if isinstance(path, bytes):
+        source, path = io.BytesIO(path), name or "<bytes>"
+        if not source.getbuffer().nbytes:
+            raise ImageReadError(f"{path}: empty input (0 bytes)")
+    else:
+        path = source = Path(path)
+        if not path.is_file():
+            raise ImageReadError(f"{path}: no such file")
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(source)
             image.load()
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file (format not recognised)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(pixels.group(1)) / 1e6:.0f} MP" if pixels else "too many pixels"
+        raise ImageReadError(f"{path}: image too large ({size}; the limit is "
+                             f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP)") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: out of memory while decoding the image") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"{path}: corrupt or truncated image ({error})") from None
     try:
         return ImageOps.exif_transpose(image)
@@ -60,13 +82,15 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(array.astype(np.float64) * (255.0 / maximum)), 0, 255).astype(np.uint8)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a photo as uint8 RGB (H, W, 3).
+def read_image(path: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
+    """Read a photo as uint8 RGB (H, W, 3): a file, or the encoded bytes of one (e.g. standard
+    input; `name` stands for it in error messages).
 
     Applies the EXIF orientation; converts greyscale, palette, CMYK and 16-bit images; drops an
     alpha channel (use `read_alpha` to read one).
     """
-    image = _open(path)
+    image = _open(path, name)
+    path = name or path
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         grey = _to_uint8(np.asarray(image))
         return np.repeat(grey[..., None], 3, axis=2)
@@ -133,16 +157,27 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level:
     fastest) writes a 12 MP RGBA about 3x faster than Pillow's default 6, for ~30 % larger files.
     """
     path = Path(path)
+    with atomic_path(path) as temporary:
+        _png_image(array, path).save(temporary, format="PNG", compress_level=compress_level)
+    return path
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """The PNG encoding of an array, as `write_png_atomic` writes it (e.g. for standard output)."""
+    buffer = io.BytesIO()
+    _png_image(array, "<stdout>").save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def _png_image(array: np.ndarray, name) -> Image.Image:
     array = _to_uint8(np.asarray(array))
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     mode = {2: "L", 3: {3: "RGB", 4: "RGBA"}}
     image_mode = mode[array.ndim] if array.ndim == 2 else mode[3].get(array.shape[2])
     if image_mode is None:
-        raise ValueError(f"{path}: cannot write an array of shape {array.shape} as PNG")
-    with atomic_path(path) as temporary:
-        Image.fromarray(array, mode=image_mode).save(temporary, format="PNG", compress_level=compress_level)
-    return path
+        raise ValueError(f"{name}: cannot write an array of shape {array.shape} as PNG")
+    return Image.fromarray(array, mode=image_mode)
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
