@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -139,15 +140,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     temporary = Path(temporary)
     # mkstemp creates owner-only files; outputs get the permissions a plain open() would give.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
+    os.chmod(temporary, 0o666 & ~_umask())
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; it replaces `path` (a folder) only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(temporary, 0o777 & ~_umask())
+    try:
+        yield temporary
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:
