@@ -133,7 +133,11 @@ def collect(args: argparse.Namespace, output_dir: Path):
     from shm.io import read_image
 
     if args.demo:
-        from skimage import data
+        try:
+            from skimage import data
+        except ImportError:
+            raise ValueError("--demo matte scikit-image's astronaut: install scikit-image "
+                             "(pip install \"shm-keras[train]\", or -r requirements.txt)") from None
         jobs, ignored = [Job("astronaut", output_dir / "astronaut", image=data.astronaut())], []
     elif args.input == "-":
         image = read_image(sys.stdin.buffer.read(), name="<stdin>")

@@ -8,8 +8,8 @@ Each preset is a dict of settings, any of which `build_shm(preset, **overrides)`
 - `mnet_kwargs`: arguments of `build_mnet` (widths, decoder kernel size).
 - `working_size`: the M-Net size training and inference use by default; `size_multiple`: what
   every input size must be a multiple of.
-- `weights`: the shipped model files by backend (`keras`: the whole model, `tflite`: its
-  dynamic-size export), relative to the project; `default_backend`: what `shm.Matter.from_preset`
+- `weights`: the shipped model files by backend (`keras`: the whole model, `onnx`: its
+  dynamic-size export), relative to the project (`shipped_file` finds them); `default_backend`: what `shm.Matter.from_preset`
   and `inference.py` run by default, the fastest correct path measured on CPU (docs/benchmarks.md,
   speed study): ONNX Runtime for both (lite: its dynamic-size export, 256x320 in 28 ms against
   TFLite's 34 and Keras' 46; pspnet50 ships no weights: export a trained `.keras` with
@@ -18,7 +18,22 @@ Each preset is a dict of settings, any of which `build_shm(preset, **overrides)`
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+# Where `pip install .` puts the shipped files (pyproject.toml's data-files), below sys.prefix.
+INSTALLED_DATA = Path("share") / "shm-keras"
+
+
+def shipped_file(relative: str) -> Path:
+    """A file that ships with the project, such as `weights/shm_lite.onnx`: in the source tree
+    (a clone, or `pip install -e .`), else where `pip install .` put it (`PREFIX/share/shm-keras/`)."""
+    for root in (SOURCE_ROOT, Path(sys.prefix) / INSTALLED_DATA):
+        if (root / relative).exists():
+            return root / relative
+    return SOURCE_ROOT / relative
 
 VGG16_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 # An eighth of VGG16's widths, the same M-Net shape: the full-resolution convs dominate the time,

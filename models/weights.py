@@ -43,7 +43,7 @@ class LoadReport:
 # ---------------------------------------------------------------------------------------------------
 # ImageNet MobileNetV2: torchvision's weights converted to our Keras layer names (models/mobilenetv2.py)
 
-MOBILENETV2_IMAGENET_PATH = Path(__file__).resolve().parent.parent / "weights" / "mobilenet_v2_imagenet.npz"
+MOBILENETV2_IMAGENET_PATH = shipped_file("weights/mobilenet_v2_imagenet.npz")
 # torchvision BatchNorm bookkeeping that has no Keras counterpart.
 _TORCH_IGNORED_SUFFIX = ".num_batches_tracked"
 

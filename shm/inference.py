@@ -41,7 +41,6 @@ from shm.video import VIDEO_FORMATS, FrameSource, VideoError, VideoWriter
 if TYPE_CHECKING:
     import keras
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # The outputs of a photo and of a video by kind (`--outputs`), as suffixes of the input's stem.
 IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_composite.png",
@@ -174,7 +173,7 @@ class Matter:
         fastest correct path), or `weights` (any file `from_weights` takes, training checkpoints of
         this preset included), at the preset's working size (or `working_size`); `backend` and
         `num_threads` as in `from_weights`."""
-        from models.presets import PRESETS
+        from models.presets import PRESETS, shipped_file
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         settings = PRESETS[preset]
@@ -186,8 +185,7 @@ class Matter:
             if backend not in shipped:
                 raise ValueError(f"preset {preset!r} ships no {backend} model (it ships {', '.join(sorted(shipped))}); "
                                  f"write one with export.py and give it as weights")
-            weights = Path(shipped[backend])
-            weights = weights if weights.is_absolute() else PROJECT_ROOT / weights
+            weights = shipped_file(shipped[backend])
         return cls.from_weights(weights, working_size=working_size or settings["working_size"],
                                 backend=backend, num_threads=num_threads, preset=preset, **kwargs)
 

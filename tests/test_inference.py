@@ -18,6 +18,7 @@ from PIL import Image
 
 import inference as cli
 import tiny_shm_exports
+from models import presets
 from shm import inference
 from shm.backends import ModelFileError
 from shm.inference import (Job, Matter, OutputOptions, collect_jobs, matte_jobs, output_paths,
@@ -120,7 +121,7 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
 
 def test_preset_default_weights_resolve_in_the_project(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(presets, "SOURCE_ROOT", tmp_path)
     with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.onnx")):
         Matter.from_preset("lite")  # the default backend's file
     with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.keras")):
@@ -328,7 +329,7 @@ def test_cli_wrong_or_missing_weights_exit_non_zero(tmp_path, capsys, monkeypatc
         status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out",
                                 "--weights", path], capsys)
         assert status == 2 and text.startswith(f"error: {path}") and reason in text
-    monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(presets, "SOURCE_ROOT", tmp_path)
     status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out"], capsys)
     assert status == 2 and "python pretrain_tnet.py train_tnet" in text
     assert not (tmp_path / "out").exists()

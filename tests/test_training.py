@@ -65,7 +65,7 @@ def test_each_stage_logs_its_loss_parts_and_writes_its_files(tmp_path, stage, ne
     fit_stage(lambda: StageTrainer(network(), stage), dataset(arrays, keys=keys), dataset(arrays, keys=keys),
               _settings(tmp_path, 2))
     rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
-    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert [row["epoch"] for row in rows] == ["1", "2"]  # as the console counts: Epoch 1/2
     assert parts | {f"val_{name}" for name in parts} | {"loss", "val_loss", "learning_rate"} <= set(rows[0])
     for name in (checkpoints.BEST_WEIGHTS, checkpoints.LAST_WEIGHTS, checkpoints.RESUME_STATE, checkpoints.CURVES_PNG):
         assert (tmp_path / name).stat().st_size > 0
@@ -94,7 +94,7 @@ def test_resuming_equals_training_straight_through(tmp_path):
     for a, b in zip(straight.network.weights, resumed.network.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     rows = list(csv.DictReader(open(tmp_path / "split" / checkpoints.LOG_CSV)))
-    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
 
 
 def test_a_second_run_in_the_same_folder_is_refused_without_resume(tmp_path):

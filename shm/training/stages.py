@@ -197,7 +197,7 @@ def _fit_settings(options: TrainOptions, stage: str) -> FitSettings:
                        epochs=options.epochs or DEFAULT_EPOCHS[stage],
                        learning_rate=options.lr or DEFAULT_LEARNING_RATES[stage],
                        resume=options.resume, final_lr_fraction=options.final_lr_fraction,
-                       steps_per_epoch=options.steps_per_epoch)
+                       steps_per_epoch=options.steps_per_epoch, preset=options.preset)
 
 
 def _strategy(options: TrainOptions) -> tf.distribute.Strategy:

@@ -1,0 +1,40 @@
+"""Stage 3 of Semantic Human Matting: train the whole model end to end from stages 1 and 2.
+
+Builds SHM from the T-Net and M-Net weights of `pretrain_tnet.py` and `pretrain_mnet.py` and trains
+it with `L = 0.5 L_alpha + 0.5 L_comp + 0.01 L_t`. Example:
+
+    python combined_model.py --data-dir ../shared/data/human_seg_290 --out-dir runs/shm_lite --preset lite \\
+        --tnet-weights runs/tnet_lite/best.weights.h5 --mnet-weights runs/mnet_lite/best.weights.h5
+
+Its best.weights.h5 loads with `models.build_shm(preset).load_weights(...)`. Continue an
+interrupted run with the same command plus --resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shm.training.stages import (add_common_arguments, add_loss_weight_arguments, options_from_args, run_cli,
+                                 train_shm)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser, "shm")
+    add_loss_weight_arguments(parser, with_trimap=True)
+    group = parser.add_argument_group("stage weights")
+    group.add_argument("--tnet-weights", type=Path, required=True,
+                       help="T-Net weights of stage 1 (pretrain_tnet.py's best.weights.h5)")
+    group.add_argument("--mnet-weights", type=Path, required=True,
+                       help="M-Net weights of stage 2 (pretrain_mnet.py's best.weights.h5)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(train_shm, options_from_args(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Evaluate predicted alpha mattes against ground truth: DIM SAD / MSE / Gradient / Connectivity and
+whole-image SAD / MSE / MAD, per image (CSV + plot) and as means (terminal).
+
+Example:
+    python evaluate.py --pred out/alpha --gt data/test/alpha --trimap data/test/trimap --csv out/errors.csv
+
+A prediction `NAME.png` or `NAME_alpha.png` pairs with the ground truth (and trimap) `NAME.*`; an
+inference.py output folder works as it is (its `_rgba`, `_composite`, ... files are left out).
+Definitions and units: docs/evaluation.md. Exit status 1 when any prediction could not be evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shm.console import report_error
+from shm.evaluation import (CSV_COLUMNS, EvaluationError, check_outputs_are_not_inputs, evaluate_folders, plot_errors,
+                            plot_path_for, summary_table, write_csv)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pred", required=True, type=Path,
+                        help="folder of predicted alphas (greyscale or RGBA PNG/JPEG...; required)")
+    parser.add_argument("--gt", required=True, type=Path,
+                        help="folder of ground-truth alphas: greyscale images or the alpha channel of RGBA PNGs (required)")
+    parser.add_argument("--trimap", type=Path, default=None,
+                        help="folder of 0/128/255 trimaps; enables SAD, MSE, Gradient and Connectivity over the "
+                             "unknown (128) pixels (default: none, only whole-image errors)")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help=f"write per-image errors here (header: {','.join(CSV_COLUMNS)}) and a plot of them "
+                             "beside it with the suffix .png (default: none, terminal summary only)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bar (default: shown on a terminal, never in a log file)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for flag, folder in (("--pred", args.pred), ("--gt", args.gt), ("--trimap", args.trimap)):
+        if folder is not None and not folder.is_dir():
+            print(f"error: {flag} {folder}: not a folder", file=sys.stderr)
+            return 2
+    if args.csv is not None:
+        try:
+            check_outputs_are_not_inputs([args.csv, plot_path_for(args.csv)], [args.pred, args.gt, args.trimap])
+        except EvaluationError as error:
+            print(f"error: --csv {error}", file=sys.stderr)
+            return 2
+    evaluation = evaluate_folders(args.pred, args.gt, args.trimap, progress=not args.no_progress,
+                                  on_failure=report_error)
+    if not evaluation.results and not evaluation.failures:
+        print(f"error: --pred {args.pred}: no images found", file=sys.stderr)
+        return 2
+    print(summary_table(evaluation.results, evaluation.failures))
+    if args.csv is not None:
+        print(f"wrote {write_csv(args.csv, evaluation.results)}")
+        if evaluation.results:
+            print(f"wrote {plot_errors(plot_path_for(args.csv), evaluation.results)}")
+    return 1 if evaluation.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Networks of Semantic Human Matting: T-Nets, M-Net, fusion, the SHM model, weights, presets.
+
+`import models.presets` stays free of TensorFlow; the names below load their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY_NAMES = {
+    "PRESETS": "models.presets",
+    "PSPNET50_RGB_MEAN": "models.pspnet50",
+    "PSPNET50_RGB_STD": "models.pspnet50",
+    "Fusion": "models.fusion",
+    "LightTNet": "models.light_tnet",
+    "LoadReport": "models.weights",
+    "MaxPoolWithArgmax": "models.mnet",
+    "MaxUnpool": "models.mnet",
+    "MobileNetV2": "models.mobilenetv2",
+    "Normalize": "models.layers",
+    "PSPNet50": "models.pspnet50",
+    "Resize": "models.layers",
+    "ResizeLike": "models.layers",
+    "SemanticHumanMatting": "models.shm",
+    "WeightsError": "models.weights",
+    "build_light_tnet": "models.light_tnet",
+    "build_mnet": "models.mnet",
+    "build_pspnet50": "models.pspnet50",
+    "build_shm": "models.shm",
+    "convert_mobilenetv2_file": "models.weights",
+    "load_ade20k_weights": "models.weights",
+    "load_hed_encoder": "models.weights",
+    "load_mobilenetv2_imagenet": "models.weights",
+    "preprocess_image": "models.pspnet50",
+    "resolve_preset": "models.shm",
+}
+
+__all__ = sorted(_LAZY_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -1,0 +1,157 @@
+"""The whole Semantic Human Matting model: T-Net -> (image, trimap) -> M-Net -> fusion.
+
+Example:
+    model = build_shm("lite", input_size=320)
+    outputs = model(images)  # {"trimap": (B,320,320,3), "alpha_raw": (B,320,320,1), "alpha": ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+from keras import layers
+
+from models.fusion import Fusion
+from models.layers import Normalize, Resize, ResizeLike
+from models.light_tnet import build_light_tnet
+from models.mnet import SIZE_MULTIPLE, build_mnet
+from models.presets import PRESETS
+from models.pspnet50 import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD, build_pspnet50
+
+# A preset's `tnet` name -> its builder and the normalisation (mean, std) the SHM graph puts in
+# front of it: PSPNet-50 takes keras-segmentation's preprocessed input, the light T-Net RGB [0, 1].
+TNETS = {
+    "pspnet50": {"tnet_builder": build_pspnet50, "tnet_mean": PSPNET50_RGB_MEAN, "tnet_std": PSPNET50_RGB_STD},
+    "light_tnet": {"tnet_builder": build_light_tnet, "tnet_mean": None, "tnet_std": None},
+}
+
+
+@keras.saving.register_keras_serializable(package="shm")
+class SemanticHumanMatting(keras.Model):
+    """SHM built from a T-Net and an M-Net instance (their weights are this model's weights).
+
+    Input `image`: (B, H, W, 3) RGB float32 in [0, 1], H = W = `input_size` (a multiple of 16)
+    or any valid size when `input_size` is None. Outputs a dict: `trimap` (B, H, W, 3) softmax
+    probabilities (Background, Uncertain, Foreground), `alpha_raw` (B, H, W, 1) the M-Net's
+    matte, `alpha` (B, H, W, 1) the fused matte `F + U * alpha_raw`.
+
+    `tnet_size`: the T-Net's own working size; the image is resized to it inside the graph and
+    the probabilities resized back to H, W (None: the T-Net runs on the image as it is).
+    `tnet_mean` / `tnet_std`: a `Normalize` in front of the T-Net, for T-Nets that take
+    preprocessed input (PSPNet-50); None when the T-Net takes RGB [0, 1] itself.
+    `model.tnet` and `model.mnet` are the two stages, e.g. for `model.tnet.load_weights(...)`.
+    """
+
+    def __init__(
+        self,
+        tnet: keras.Model,
+        mnet: keras.Model,
+        tnet_size: int | None = None,
+        tnet_mean: Sequence[float] | None = None,
+        tnet_std: Sequence[float] | None = None,
+        input_size: int | None = None,
+        **kwargs,
+    ):
+        if input_size is not None and input_size % SIZE_MULTIPLE:
+            raise ValueError(f"SHM input_size must be a multiple of {SIZE_MULTIPLE}, got {input_size}")
+        if (tnet_mean is None) != (tnet_std is None):
+            raise ValueError("give both tnet_mean and tnet_std, or neither")
+
+        image = keras.Input((input_size, input_size, 3), name="image")
+        tnet_input = image
+        if tnet_size is not None:
+            tnet_input = Resize(tnet_size, tnet_size, name="tnet_resize")(image)
+        if tnet_mean is not None:
+            tnet_input = Normalize(tnet_mean, tnet_std, name="tnet_normalize")(tnet_input)
+        trimap = tnet(tnet_input)
+        if tnet_size is not None:
+            # Bilinear weights sum to 1, so the resized probabilities still sum to 1.
+            trimap = ResizeLike(name="trimap_resize")([trimap, image])
+        alpha_raw = mnet(layers.Concatenate(name="image_and_trimap")([image, trimap]))
+        alpha = Fusion(name="fusion")([trimap, alpha_raw])
+        outputs = {
+            "trimap": layers.Identity(name="trimap")(trimap),
+            "alpha_raw": layers.Identity(name="alpha_raw")(alpha_raw),
+            "alpha": layers.Identity(name="alpha")(alpha),
+        }
+        kwargs.setdefault("name", "shm")
+        super().__init__(inputs=image, outputs=outputs, **kwargs)
+
+        self.tnet = tnet
+        self.mnet = mnet
+        self.tnet_size = tnet_size
+        self.tnet_mean = None if tnet_mean is None else [float(m) for m in tnet_mean]
+        self.tnet_std = None if tnet_std is None else [float(s) for s in tnet_std]
+        self.input_size = input_size
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "tnet": keras.saving.serialize_keras_object(self.tnet),
+            "mnet": keras.saving.serialize_keras_object(self.mnet),
+            "tnet_size": self.tnet_size,
+            "tnet_mean": self.tnet_mean,
+            "tnet_std": self.tnet_std,
+            "input_size": self.input_size,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "SemanticHumanMatting":
+        config = dict(config)
+        config["tnet"] = keras.saving.deserialize_keras_object(config["tnet"])
+        config["mnet"] = keras.saving.deserialize_keras_object(config["mnet"])
+        return cls(**config)
+
+
+def resolve_preset(preset: str, **overrides) -> dict[str, Any]:
+    """The preset's settings plus its T-Net's `tnet_builder`, `tnet_mean` and `tnet_std` (`TNETS`),
+    with `overrides` applied; dict settings (`tnet_kwargs`, `mnet_kwargs`) are updated key by key,
+    so `tnet_kwargs={"backbone_weights": None}` keeps the other keys."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    settings = {**PRESETS[preset], **TNETS[PRESETS[preset]["tnet"]]}
+    for key, value in overrides.items():
+        if key not in settings:
+            raise ValueError(f"preset {preset!r} has no setting {key!r}; settings: {sorted(settings)}")
+        if isinstance(settings[key], dict) and isinstance(value, dict):
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = value
+    return settings
+
+
+def build_shm(
+    preset: str = "lite",
+    input_size: int | None = None,
+    tnet: keras.Model | None = None,
+    mnet: keras.Model | None = None,
+    **overrides,
+) -> SemanticHumanMatting:
+    """A `SemanticHumanMatting` model of a preset (`models.presets.PRESETS`).
+
+    `input_size`: the M-Net working size (a multiple of the preset's `size_multiple`), or None
+    for any valid size. `tnet` / `mnet`: existing stages to use instead of new ones (e.g. trained
+    in stages 1 and 2). `overrides`: preset settings to replace, e.g. `mnet_kwargs={...}`.
+    """
+    settings = resolve_preset(preset, **overrides)
+    multiple = settings["size_multiple"]
+    if input_size is not None and input_size % multiple:
+        raise ValueError(f"preset {preset!r} needs input_size to be a multiple of {multiple}, got {input_size}")
+    if tnet is None:
+        tnet_kwargs = dict(settings["tnet_kwargs"])
+        if settings["tnet_size"] is None:
+            tnet_kwargs["input_size"] = input_size
+        tnet = settings["tnet_builder"](**tnet_kwargs)
+    if mnet is None:
+        mnet = build_mnet(input_size=input_size, **settings["mnet_kwargs"])
+    return SemanticHumanMatting(
+        tnet=tnet,
+        mnet=mnet,
+        tnet_size=settings["tnet_size"],
+        tnet_mean=settings["tnet_mean"],
+        tnet_std=settings["tnet_std"],
+        input_size=input_size,
+        name=f"shm_{preset}",
+    )

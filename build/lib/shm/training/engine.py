@@ -1,0 +1,221 @@
+"""The training engine shared by the three stages: a Keras trainer around one network, and `fit_stage`.
+
+`StageTrainer` takes the batch dicts of `shm.data` as they are (features and targets together),
+runs its stage's network, computes the loss parts of `shm.losses` and logs each part and the
+validation quality (whole-image SAD/MSE of alpha, or trimap pixel accuracy) as Keras metrics, so
+progress bars, the CSV log, TensorBoard and the plots all see them. It also holds the training
+counters (`completed_epochs`, `best_score`) as variables, so one `save_weights` file is a complete
+resume state: network, optimiser and counters, written atomically in one rename.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from models.fusion import Fusion
+from shm import losses
+from shm.training import callbacks as training_callbacks
+from shm.training import checkpoints
+from shm.training.distribute import is_chief, is_multi_worker
+
+STAGES = ("tnet", "mnet", "shm")
+LOSS_PARTS = {
+    "tnet": ("trimap_loss",),
+    "mnet": ("alpha_loss", "comp_loss"),
+    "shm": ("alpha_loss", "comp_loss", "trimap_loss"),
+}
+# The quantity whose validation value picks the best checkpoint (lower is better).
+MONITORED = {"tnet": "loss", "mnet": "sad", "shm": "sad"}
+
+
+def per_image_sad(alpha_pred, alpha_true):
+    """Whole-image SAD per image, in thousands (as `shm.metrics.sad_whole`): (B, H, W, 1) -> (B,)."""
+    difference = ops.abs(ops.cast(alpha_pred, "float32") - ops.cast(alpha_true, "float32"))
+    return ops.sum(difference, axis=(1, 2, 3)) / 1000.0
+
+
+def per_image_mse(alpha_pred, alpha_true):
+    """Whole-image MSE per image (as `shm.metrics.mse_whole`): (B, H, W, 1) -> (B,)."""
+    difference = ops.cast(alpha_pred, "float32") - ops.cast(alpha_true, "float32")
+    return ops.mean(ops.square(difference), axis=(1, 2, 3))
+
+
+def trimap_accuracy(trimap_probs, trimap_true):
+    """Fraction of pixels whose most likely class is the true one: (B, H, W, 3) each -> (B,)."""
+    hits = ops.equal(ops.argmax(trimap_probs, axis=-1), ops.argmax(trimap_true, axis=-1))
+    return ops.mean(ops.cast(hits, "float32"), axis=(1, 2))
+
+
+class StageTrainer(keras.Model):
+    """Trains the network of one stage on `shm.data` batch dicts and logs every loss part.
+
+    - `"tnet"`: `network(image)` -> trimap probabilities; loss `L_t`.
+    - `"mnet"`: `network(concat(image, true one-hot trimap))` -> raw alpha, fused with the true
+      trimap (`alpha_p = F_gt + U_gt * alpha_r`); loss `L_p = w_alpha L_alpha + w_comp L_comp`.
+    - `"shm"`: `network(image)` -> the SHM outputs dict; the joint loss with `w_trimap L_t`.
+
+    `saved_network` (default `network`) is what the best/last weights files hold, e.g. the T-Net
+    alone when `network` puts an input normalisation in front of it.
+    """
+
+    def __init__(self, network: keras.Model, stage: str,
+                 loss_weights: losses.LossWeights = losses.LossWeights(),
+                 saved_network: keras.Model | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        self.network = network
+        self.saved_network = network if saved_network is None else saved_network
+        self.stage = stage
+        self.loss_weights = loss_weights
+        self.fusion = Fusion(name="fusion") if stage == "mnet" else None
+        self.part_trackers = [keras.metrics.Mean(name=name) for name in LOSS_PARTS[stage]]
+        quality = ("trimap_accuracy",) if stage == "tnet" else ("sad", "mse")
+        self.quality_trackers = [keras.metrics.Mean(name=name) for name in quality]
+        self.completed_epochs = keras.Variable(0, dtype="int64", trainable=False, name="completed_epochs")
+        self.best_score = keras.Variable(math.inf, dtype="float32", trainable=False, name="best_score")
+
+    def call(self, batch: Mapping, training: bool = False) -> dict:
+        image = batch["image"]
+        if self.stage == "tnet":
+            return {"trimap": self.network(image, training=training)}
+        if self.stage == "mnet":
+            trimap = ops.cast(batch["trimap"], image.dtype)
+            alpha_raw = self.network(ops.concatenate([image, trimap], axis=-1), training=training)
+            return {"alpha_raw": alpha_raw, "alpha": self.fusion([ops.cast(trimap, alpha_raw.dtype), alpha_raw])}
+        return self.network(image, training=training)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy, Keras 3.15 first averages one batch across replicas with a single
+        # `strategy.reduce` over the whole dict, which MultiWorkerMirroredStrategy cannot do.
+        # `fit_stage` builds the trainer and its optimiser beforehand, so there is nothing to build.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def loss_parts(self, batch: Mapping, outputs: Mapping) -> dict:
+        """The named loss parts of this stage (float32 scalars), `"loss"` being their weighted sum."""
+        if self.stage == "tnet":
+            return losses.tnet_losses(outputs["trimap"], batch)
+        if self.stage == "mnet":
+            return losses.matting_losses(outputs["alpha"], batch, self.loss_weights)
+        return losses.shm_losses(outputs, batch, self.loss_weights)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        parts = self.loss_parts(x, y_pred)
+        for tracker in self.part_trackers:
+            tracker.update_state(parts[tracker.name])
+        total = parts["loss"]
+        if self.losses:
+            total = total + ops.sum([ops.cast(loss, "float32") for loss in self.losses])
+        # Each replica's gradients are summed across replicas: scale so the sum is the global mean.
+        return total / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self.stage == "tnet":
+            values = {"trimap_accuracy": trimap_accuracy(y_pred["trimap"], x["trimap"])}
+        else:
+            values = {"sad": per_image_sad(y_pred["alpha"], x["alpha"]),
+                      "mse": per_image_mse(y_pred["alpha"], x["alpha"])}
+        for tracker in self.quality_trackers:
+            tracker.update_state(values[tracker.name])
+        results = self.get_metrics_result()
+        if is_multi_worker(tf.distribute.get_strategy()):
+            # Keras 3.15 averages each step output across workers along axis 0, which a scalar
+            # lacks (tensorflow/tensorflow#72388): the synced metric values get that axis.
+            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
+        return results
+
+
+@dataclasses.dataclass
+class FitSettings:
+    """How to run one stage's training; see `shm.training.stages` for the flags that set them."""
+
+    out_dir: Path
+    epochs: int
+    learning_rate: float
+    resume: bool = False
+    final_lr_fraction: float = 0.01
+    steps_per_epoch: int | None = None
+    tensorboard: bool = True
+    verbose: str | int = "auto"
+
+
+BATCH_SHAPES = {"image": (None, None, None, 3), "trimap": (None, None, None, 3), "alpha": (None, None, None, 1),
+                "fg": (None, None, None, 3), "bg": (None, None, None, 3), "has_fg_bg": (None,)}
+
+
+def conform_batch(batch: Mapping) -> dict:
+    """Give each key of a batch dict the rank and channels of docs/design.md (a pipeline op may lose
+    the static shape); a batch that contradicts them fails here with the key's name."""
+    return {key: tf.ensure_shape(value, BATCH_SHAPES[key]) if key in BATCH_SHAPES else value
+            for key, value in batch.items()}
+
+
+def _shard_by_data(dataset: tf.data.Dataset | None) -> tf.data.Dataset | None:
+    # Our pipelines are not file-based at the source (they zip decoded tensors), so shard elements.
+    if dataset is None:
+        return None
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dataset,
+              val_data: tf.data.Dataset | None, settings: FitSettings,
+              strategy: tf.distribute.Strategy | None = None,
+              extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> StageTrainer:
+    """Train (or resume) one stage; write checkpoints, the CSV log, TensorBoard logs and plots.
+
+    `build_trainer` is called inside the strategy's scope. With `settings.resume`, training goes
+    on from `settings.out_dir`'s resume state (network, optimiser, epoch); without it, an
+    out-dir that already holds a run is refused, so no checkpoint is ever overwritten by mistake.
+    Raises `TrainingDiverged` when a loss becomes NaN or infinite (the last good checkpoint
+    stays) and `CheckpointError` for an unusable resume state. `extra_callbacks` run after the
+    engine's own (so they see each epoch's checkpoint already written).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    out_dir = Path(settings.out_dir)
+    chief = is_chief(strategy)
+    train_data = train_data.map(conform_batch)
+    val_data = None if val_data is None else val_data.map(conform_batch)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        train_data, val_data = _shard_by_data(train_data), _shard_by_data(val_data)
+    if not settings.resume:
+        checkpoints.refuse_existing_run(out_dir)
+
+    with strategy.scope():
+        trainer = build_trainer()
+        trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+        trainer(next(iter(train_data)))  # create every variable before a resume state is loaded
+        trainer.optimizer.build(trainer.trainable_variables)
+    initial_epoch = checkpoints.restore(trainer, out_dir) if settings.resume else 0
+    if initial_epoch >= settings.epochs:
+        print(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {settings.epochs}); nothing to do")
+        return trainer
+
+    monitor = MONITORED[trainer.stage]
+    monitor = f"val_{monitor}" if val_data is not None else monitor
+    callbacks = [
+        training_callbacks.cosine_schedule(settings.learning_rate, settings.epochs, settings.final_lr_fraction),
+        training_callbacks.NonFiniteGuard(out_dir),
+        # The log before the checkpoint: a kill between the two leaves a log row that the resumed
+        # run drops and redoes, never a checkpointed epoch missing from the log.
+        training_callbacks.HistoryWriter(out_dir, initial_epoch, write=chief),
+        training_callbacks.CheckpointWriter(out_dir, monitor, write=chief),
+    ]
+    callbacks.extend(extra_callbacks)
+    if settings.tensorboard and chief:
+        callbacks.append(keras.callbacks.TensorBoard(str(out_dir / checkpoints.TENSORBOARD_DIR),
+                                                     update_freq="epoch", profile_batch=0))
+    trainer.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=initial_epoch,
+                steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, shuffle=False,
+                verbose=settings.verbose if chief else 0)
+    return trainer
