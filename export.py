@@ -16,10 +16,7 @@ is put in place; a float32 export whose alpha differs by 1e-3 or more is refused
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter would bury the report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,7 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.backends import load_backend
+    from shm.console import quiet_tensorflow
     from shm.export import benchmark, export_model
+
+    quiet_tensorflow()  # its start-up lines would bury the report
 
     print(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", flush=True)
     try:

@@ -20,6 +20,7 @@ import numpy as np
 
 from models import mnet as mnet_module
 from models import mobilenetv2
+from models.presets import shipped_file
 from shm.io import atomic_path
 
 

@@ -209,6 +209,10 @@ def prepare_pair(pair: Pair, settings: PrepareSettings) -> None:
 def limit_threads(threads: int) -> None:
     """Keep numba (pymatting) and TensorFlow to `threads` threads in this process."""
     import numba
+
+    from shm.console import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
