@@ -1,10 +1,14 @@
 """shm.io: robust reading of photos and alphas, atomic writing."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from shm.io import ImageReadError, atomic_path, list_images, read_alpha, read_image, write_png_atomic
+from shm.io import (IMAGE_EXTENSIONS, ImageReadError, atomic_folder, atomic_path, list_images, read_alpha, read_image,
+                    write_png_atomic)
 
 
 @pytest.fixture
@@ -101,3 +105,41 @@ def test_images_by_stem_groups_sorted_and_skips_other_files(tmp_path):
         (tmp_path / name).write_bytes(b"")
     groups = images_by_stem(tmp_path)
     assert groups == {"a": [tmp_path / "a.jpg", tmp_path / "a.png"], "b": [tmp_path / "b.png"], "c": [tmp_path / "c.JPG"]}
+
+
+def test_a_pixel_bomb_is_called_too_large_not_corrupt(tmp_path):
+    # A valid PNG header of 30000x30000 pixels and no pixel data: refused before decoding.
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with pytest.raises(ImageReadError, match=r"bomb.png: image too large \(900 MP; the limit is 200 MP\)"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_heic_photos_and_encoded_bytes_are_read(tmp_path):
+    rows, columns = np.mgrid[0:16, 0:24]
+    smooth = np.dstack([rows * 12, columns * 8, np.full_like(rows, 128)]).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "phone.heic", quality=100)
+    assert ".heic" in IMAGE_EXTENSIONS and list_images(tmp_path) == [tmp_path / "phone.heic"]
+    photo = read_image(tmp_path / "phone.heic")
+    assert photo.shape == smooth.shape and np.abs(photo.astype(int) - smooth).mean() < 4  # lossy
+    np.testing.assert_array_equal(read_image((tmp_path / "phone.heic").read_bytes(), name="<stdin>"), photo)
+    with pytest.raises(ImageReadError, match="<stdin>: not an image file"):
+        read_image(b"plain text", name="<stdin>")
+    with pytest.raises(ImageReadError, match="<stdin>: empty input"):
+        read_image(b"", name="<stdin>")
+
+
+def test_atomic_folder_replaces_only_on_success(tmp_path):
+    target = tmp_path / "frames"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as temporary:
+            (temporary / "new.png").write_bytes(b"new")
+            raise RuntimeError("failed half-way")
+    assert [path.name for path in tmp_path.iterdir()] == ["frames"] and (target / "old.png").exists()
+    with atomic_folder(target) as temporary:
+        (temporary / "new.png").write_bytes(b"new")
+    assert [path.name for path in target.iterdir()] == ["new.png"]
+    assert [path.name for path in tmp_path.iterdir()] == ["frames"]
