@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.batch import INTERRUPTED_STATUS
     from shm.inference import (Matter, OutputOptions, check_output_dir, display_problem, matte_jobs,
-                               parse_background, run_camera)
+                               output_paths, parse_background, run_camera)
 
     # With the output on standard output, people's lines go to stderr.
     say = sys.stderr if args.output == "-" else sys.stdout
@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         options = OutputOptions(output_dir, background=background, save_trimap=args.save_trimap,
                                 overwrite=args.overwrite, print_timings=args.timings, kinds=output_kinds(args),
                                 quiet=args.quiet)
+        if single_output(args):
+            output_paths(jobs[0], options)  # a name that does not fit the output: refused before any work
         matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size,
                                     backend=args.backend, num_threads=args.threads)
         if args.camera is None and args.output != "-":
