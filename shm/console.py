@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -38,11 +39,21 @@ def _captured_stderr_fd() -> Iterator[tempfile.TemporaryFile]:
             os.close(saved)
 
 
+TRAIN_EXTRA_HINT = ("TensorFlow is not installed (matting alone needs none): the keras and savedmodel "
+                    "backends, training and export need it: pip install \"shm-keras[train]\" (or "
+                    "pip install -r requirements.txt)")
+
+
 def quiet_tensorflow() -> None:
-    """Import TensorFlow (once) without its start-up lines, unless `TF_CPP_MIN_LOG_LEVEL` asks for them."""
+    """Import TensorFlow (once) without its start-up lines, unless `TF_CPP_MIN_LOG_LEVEL` asks for them.
+
+    Raises `RuntimeError` saying how to install it where it is missing (`pip install .` alone).
+    """
     level = os.environ.setdefault(TF_LOG_VARIABLE, "3")
     if "tensorflow" in sys.modules:
         return
+    if importlib.util.find_spec("tensorflow") is None:
+        raise RuntimeError(TRAIN_EXTRA_HINT)
     if level != "3":
         import tensorflow  # noqa: F401  the user asked for TensorFlow's log
         return

@@ -53,8 +53,8 @@ FOREGROUND_KINDS = {"rgba", "composite", "foreground", "frames"}
 STANDARD_STREAM = "-"
 # Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
 SIZE_MULTIPLE = 32
-# A green screen for video composites when no --background is given.
-DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
+# A green screen for composites when no --background is given.
+DEFAULT_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
 TRIMAP_GREY_LEVELS = np.array([0, 128, 255], np.uint8)
@@ -410,6 +410,7 @@ def output_array(kind: str, result: MatteResult, image: np.ndarray, background: 
     if kind == "trimap":
         return TRIMAP_GREY_LEVELS[result.trimap]
     if kind == "composite":
+        background = background if background is not None else DEFAULT_BACKGROUND
         return composite(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
     colours = np.clip(np.rint(result.foreground * 255.0), 0, 255).astype(np.uint8)
     return colours if kind == "foreground" else np.dstack([colours, alpha_uint8])
@@ -458,7 +459,6 @@ def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[S
         return None
     source = (FrameSource.from_images(job.path, job.frame_rate) if job.frame_rate is not None
               else FrameSource.from_video(job.path))
-    background = options.background if options.background is not None else DEFAULT_VIDEO_BACKGROUND
     foreground = bool(FOREGROUND_KINDS & paths.keys())
     total, frames = StageTimes(), 0
     with contextlib.ExitStack() as stack:
@@ -473,7 +473,7 @@ def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[S
             result = matter.matte(frame, foreground=foreground)
             start = time.perf_counter()
             for kind, writer in writers.items():
-                writer.write(output_array(kind, result, frame, background))
+                writer.write(output_array(kind, result, frame, options.background))
             result.times.writing = time.perf_counter() - start
             total, frames = total + result.times, frames + 1
             bar.update()
@@ -593,7 +593,7 @@ def run_camera(matter: Matter, index: int, background: np.ndarray | None) -> int
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         raise OSError(f"camera {index}: cannot open it (no such camera or it is busy)")
-    background = background if background is not None else DEFAULT_VIDEO_BACKGROUND
+    background = background if background is not None else DEFAULT_BACKGROUND
     window = f"shm-keras: camera {index} (q quits)"
     shown = 0
     try:
