@@ -4,7 +4,7 @@ The M-Net sees the photo and the true trimap (one-hot), its raw alpha is fused w
 (`alpha_p = F + U * alpha_raw`) and trained with `L_p = 0.5 L_alpha + 0.5 L_comp` on crops centred
 on unknown pixels. Example:
 
-    python pretrain_mnet.py --data-dir ../shared/data/human_seg_290 --out-dir runs/mnet_lite --preset lite
+    python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet_lite --preset lite
 
     python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet_psp --preset pspnet50 --mnet-init hed
 

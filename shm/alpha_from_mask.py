@@ -9,8 +9,8 @@ multi-level foreground estimation.
 Turn a folder in the project's layout (`DATA/image/*`, `DATA/mask/*`, paired by stem) into a matting
 data set (`OUT/image` symlinks to the photos, `OUT/alpha`, `OUT/trimap`, `OUT/fg`, `OUT/bg`):
 
-    python -m shm.alpha_from_mask --data ../shared/data/human_seg_290 \
-        --out data/human_seg_290_soft --workers 2
+    python -m shm.alpha_from_mask --data DATA \
+        --out DATA_SOFT --workers 2
 
 A mask of another size than its photo is resized to it with nearest-neighbour interpolation. The
 matting solve runs at most at `max_side` pixels on the long side (the alpha is then resized back with
