@@ -18,13 +18,13 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from models.layers import Normalize
 from models.mnet import build_mnet
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
+from shm.console import progress
 from shm.io import ImageReadError, list_images, read_image, write_png_atomic
 from shm.losses import LossWeights
 from shm.training.callbacks import TrainingDiverged
@@ -328,7 +328,7 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
     if not photos:
         raise ValueError(f"{input_dir}: no images")
     failures = 0
-    for path in tqdm(photos, unit="photo"):
+    for path in progress(photos, unit="photo"):
         try:
             rgb = read_image(path)
         except ImageReadError as error:
