@@ -16,8 +16,9 @@ import export as cli
 import tiny_shm_exports
 from models.shm import build_shm
 from shm import export
-from shm.backends import ModelFileError, backend_of, load_backend
-from shm.export import ExportCheckError, export_input_size, export_model, max_differences, random_images
+from shm.backends import KerasRunner, ModelFileError, backend_of, load_backend
+from shm.export import (FLOAT32_TOLERANCE, ExportCheckError, compare_outputs, export_input_size, export_model,
+                        random_images)
 
 SIZE = tiny_shm_exports.EXPORT_SIZE
 
@@ -45,7 +46,7 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.mark.parametrize("format", ["keras", "savedmodel", "tflite", "onnx"])
 def test_float32_export_reloads_and_matches_keras(format, keras_runner):
     report = tiny_shm_exports.float32_export(format)
-    assert report.path.exists() and report.size_bytes > 0 and report.max_alpha_difference < 1e-3
+    assert report.path.exists() and report.size_bytes > 0 and report.differences.is_float32_exact()
     assert leftovers(report.path.parent) == []
 
     runner = load_backend(report.path, num_threads=1)
@@ -58,8 +59,7 @@ def test_float32_export_reloads_and_matches_keras(format, keras_runner):
     images = random_images((SIZE, SIZE), batch=3, seed=7)
     outputs = runner(images)
     assert outputs["alpha"].shape == (3, SIZE, SIZE, 1) and outputs["trimap"].shape == (3, SIZE, SIZE, 3)
-    differences = max_differences(keras_runner(images), outputs)
-    assert differences["alpha"] < 1e-3 and differences["trimap"] < 1e-3
+    assert compare_outputs(keras_runner(images), outputs).is_float32_exact()
 
 
 @pytest.mark.parametrize("format, quantize", [("tflite", "float16"), ("tflite", "dynamic"),
@@ -74,15 +74,54 @@ def test_quantized_export_runs_and_reports_its_difference(format, quantize, mode
     assert np.all(np.isfinite(outputs["alpha"])) and 0 <= outputs["alpha"].min() <= outputs["alpha"].max() <= 1
     # The reported difference is the one on the check's images, recomputed here.
     images = random_images((SIZE, SIZE))
-    measured = max_differences(keras_runner(images), runner(images))
-    assert np.isclose(report.max_alpha_difference, measured["alpha"], rtol=1e-5, atol=1e-7)
-    assert 0 < report.max_alpha_difference < 0.5
+    measured = compare_outputs(keras_runner(images), runner(images))
+    assert np.isclose(report.differences.alpha, measured.alpha, rtol=1e-5, atol=1e-7)
+    assert 0 < report.differences.alpha < 0.5
 
 
 def test_failed_float32_check_writes_nothing(model, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "FLOAT32_TOLERANCE", 0.0)  # even an exact copy now fails
     with pytest.raises(ExportCheckError, match="not written"):
         export_model(model, "keras", tmp_path / "m.keras")
+    assert list(tmp_path.iterdir()) == []
+
+
+def outputs_like(shape=(2, 320, 320), seed=0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"alpha": rng.random((*shape, 1), dtype=np.float32), "trimap": rng.random((*shape, 3), dtype=np.float32)}
+
+
+def test_float32_check_allows_argmax_tie_flips_but_not_real_differences():
+    expected = outputs_like()
+    # Unpooling after a max-pooling tie moves a value at a few pixels (seen: 44 of 204,800, by 3.8e-3).
+    flips = {**expected, "alpha": expected["alpha"].copy()}
+    flips["alpha"].reshape(-1)[::4096] += 0.3
+    differences = compare_outputs(expected, flips)
+    assert differences.alpha == pytest.approx(0.3, abs=1e-6) and differences.is_float32_exact()
+    assert differences.alpha_flip_fraction == pytest.approx(50 / 204_800)
+
+    offset = {**expected, "alpha": expected["alpha"] + 2 * FLOAT32_TOLERANCE}  # e.g. a wrong normalisation
+    border = {**expected, "alpha": expected["alpha"].copy()}
+    border["alpha"][:, :, :2] += 0.05                                          # e.g. wrong padding
+    trimap = {**expected, "trimap": expected["trimap"].copy()}
+    trimap["trimap"][0, 5, 5, 1] += 2 * FLOAT32_TOLERANCE                     # the trimap has no ties
+    nan = {**expected, "alpha": np.full_like(expected["alpha"], np.nan)}
+    for actual in (offset, border, trimap, nan):
+        assert not compare_outputs(expected, actual).is_float32_exact()
+
+
+def test_export_with_a_real_difference_is_not_written(model, tmp_path, monkeypatch):
+    real_inference_function = export.inference_function
+
+    def brightened(model, input_size):  # the graph sees brighter images than the Keras model
+        import tensorflow as tf
+        function = real_inference_function(model, input_size)
+        return tf.function(lambda image: function(image=tf.minimum(image + 0.2, 1.0)),
+                           input_signature=function.input_signature)
+
+    monkeypatch.setattr(export, "inference_function", brightened)
+    with pytest.raises(ExportCheckError, match="onnx export differs from the Keras model: max .*not written"):
+        export_model(model, "onnx", tmp_path / "m.onnx", input_size=(SIZE, SIZE))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -122,8 +161,7 @@ def test_dynamic_size_export_runs_at_other_sizes_like_keras(format, model, keras
     assert runner.input_size is None
     for size in [(32, 96), (96, 64), (SIZE, SIZE)]:  # sizes in any order: the runtime re-plans each time
         images = random_images(size, batch=1, seed=size[0])
-        differences = max_differences(keras_runner(images), runner(images))
-        assert differences["alpha"] < 1e-3 and differences["trimap"] < 1e-3
+        assert compare_outputs(keras_runner(images), runner(images)).is_float32_exact()
 
 
 def test_dynamic_size_needs_a_dynamic_model_and_a_graph_format(tmp_path):
@@ -198,10 +236,11 @@ def test_training_checkpoint_exports_with_its_preset(model, tmp_path):
     checkpoint = tmp_path / "best.weights.h5"
     model.save_weights(checkpoint)
     report = export_model(checkpoint, "keras", tmp_path / "shm.keras", preset="lite")
-    assert report.max_alpha_difference < 1e-6
+    # The check runs the model as the keras runner does: the same path on both sides, bit for bit.
+    assert report.differences.alpha == report.differences.trimap == 0.0
     reloaded = load_backend(tmp_path / "shm.keras")
     images = random_images((64, 64))
-    np.testing.assert_allclose(reloaded(images)["alpha"], model(images, training=False)["alpha"], atol=1e-6)
+    np.testing.assert_array_equal(reloaded(images)["alpha"], KerasRunner(model)(images)["alpha"])
 
     model.tnet.save_weights(tmp_path / "tnet.weights.h5")
     with pytest.raises(ModelFileError, match="tnet.weights.h5: not weights of the lite SHM model"):
