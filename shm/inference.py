@@ -439,7 +439,7 @@ def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str,
 def matte_image_job(matter: Matter, job: Job, options: OutputOptions) -> StageTimes | None:
     """Matte one photo and write its outputs; None when every output exists already."""
     paths = output_paths(job, options)
-    if not options.overwrite and all(path.exists() for path in paths.values()):
+    if not options.overwrite and all(path.exists() and str(path) != STANDARD_STREAM for path in paths.values()):
         return None
     image = job.load_image()
     result = matter.matte(image, foreground=bool(FOREGROUND_KINDS & paths.keys()), trimap="trimap" in paths)
