@@ -56,8 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "and trimap with --save-trimap; videos alpha,composite; a single output "
                              "file rgba, or composite with --background)")
     parser.add_argument("--only-alpha", action="store_true",
-                        help="write only the alpha matte and skip the foreground colours (about a third "
-                             "of the time per photo); the same as --outputs alpha")
+                        help="write only the alpha matte, skipping the foreground colours and the cut-out "
+                             "(by docs/benchmarks.md's stage times about half the time of a 600x800 photo, "
+                             "two thirds of a 12 MP one); the same as --outputs alpha")
     parser.add_argument("--recursive", action="store_true", help="also matte the input folder's subfolders "
                         "(the output keeps the subfolders)")
     parser.add_argument("--sequence-fps", type=float, default=None, metavar="FPS",
