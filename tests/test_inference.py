@@ -94,6 +94,9 @@ def test_a_training_checkpoint_runs_with_its_preset(tmp_path, matter):
     from_checkpoint = Matter.from_preset("lite", weights=checkpoint, working_size=WORKING_SIZE)
     photo = random_photo(40, 50, seed=4)
     np.testing.assert_allclose(from_checkpoint.predict(photo), matter.predict(photo), atol=1e-5)
+    with pytest.raises(ModelFileError, match=r"a training checkpoint \(weights only\): give the preset .* "
+                                             r"or export it once: python export.py --weights"):
+        Matter.from_weights(checkpoint)  # no preset to build the model from
     tiny_shm_exports.tiny_model().tnet.save_weights(tmp_path / "tnet.weights.h5")  # stage 1's file
     with pytest.raises(ModelFileError, match="tnet.weights.h5: not weights of the lite SHM model; give --preset"):
         Matter.from_preset("lite", weights=tmp_path / "tnet.weights.h5")
@@ -198,7 +201,7 @@ def wrong_weights(tmp_path):
     return [(corrupt, "cannot load"), (other, "not Semantic Human Matting"), (text, "unknown model format"),
             (tmp_path / "folder.keras", "not a SavedModel"), (fake_tflite, "cannot load as a TFLite model"),
             (json_named_keras, "a .keras file is a zip archive and this one is not"),
-            (checkpoint, "a training checkpoint (weights only): give the preset it was trained with")]
+            (checkpoint, "it was trained with")]  # the CLI always has a preset: "not weights of the lite ..."
 
 
 def test_weights_of_another_kind_give_one_line_naming_the_file(tmp_path):
