@@ -1,7 +1,8 @@
 """Stage 3 of Semantic Human Matting: train the whole model end to end from stages 1 and 2.
 
 Builds SHM from the T-Net and M-Net weights of `pretrain_tnet.py` and `pretrain_mnet.py` and trains
-it with `L = 0.5 L_alpha + 0.5 L_comp + 0.01 L_t`. Example:
+it with `L = 0.5 L_alpha + 0.5 L_comp + 0.01 L_t`; with --photo-val-dir the best epoch is chosen on
+the photos as users see them (full resolution, binary masks). Example:
 
     python combined_model.py --data-dir DATA --out-dir runs/shm_lite --preset lite \\
         --tnet-weights runs/tnet_lite/best.weights.h5 --mnet-weights runs/mnet_lite/best.weights.h5
@@ -32,6 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="T-Net weights of stage 1 (pretrain_tnet.py's best.weights.h5)")
     group.add_argument("--mnet-weights", type=Path, required=True,
                        help="M-Net weights of stage 2 (pretrain_mnet.py's best.weights.h5)")
+    group = parser.add_argument_group("choosing the best epoch")
+    group.add_argument("--photo-val-dir", type=Path, nargs="+",
+                       help="validation folders (image/, mask/, optional alpha/) scored after every epoch through "
+                            "the real inference path at full resolution (shm.validation); the best checkpoint is "
+                            "then the one with the lowest mean whole-image SAD against the masks (default: the "
+                            "validation SAD of --val-dir's views)")
     return parser.parse_args(argv)
 
 

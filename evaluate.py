@@ -1,8 +1,13 @@
 """Evaluate predicted alpha mattes against ground truth: DIM SAD / MSE / Gradient / Connectivity and
 whole-image SAD / MSE / MAD, per image (CSV + plot) and as means (terminal).
 
-Example:
+Or score model files on validation splits through the real inference path at full resolution,
+the shipped model beside them (whole-image SAD and IoU against binary masks, SAD against soft
+alphas and in the edge band; `shm.validation`):
+
+Examples:
     python evaluate.py --pred out/alpha --gt data/test/alpha --trimap data/test/trimap --csv out/errors.csv
+    python evaluate.py --model runs/shm_v2.onnx --split data/ccp_val data/hs290_val
 
 A prediction `NAME.png` or `NAME_alpha.png` pairs with the ground truth (and trimap) `NAME.*`; an
 inference.py output folder works as it is (its `_rgba`, `_composite`, ... files are left out).
@@ -22,10 +27,11 @@ from shm.evaluation import (CSV_COLUMNS, EvaluationError, check_outputs_are_not_
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pred", required=True, type=Path,
-                        help="folder of predicted alphas (greyscale or RGBA PNG/JPEG...; required)")
-    parser.add_argument("--gt", required=True, type=Path,
-                        help="folder of ground-truth alphas: greyscale images or the alpha channel of RGBA PNGs (required)")
+    parser.add_argument("--pred", type=Path,
+                        help="folder of predicted alphas (greyscale or RGBA PNG/JPEG...; required without --model)")
+    parser.add_argument("--gt", type=Path,
+                        help="folder of ground-truth alphas: greyscale images or the alpha channel of RGBA PNGs "
+                             "(required with --pred)")
     parser.add_argument("--trimap", type=Path, default=None,
                         help="folder of 0/128/255 trimaps; enables SAD, MSE, Gradient and Connectivity over the "
                              "unknown (128) pixels (default: none, only whole-image errors)")
@@ -34,11 +40,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "beside it with the suffix .png (default: none, terminal summary only)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar (default: shown on a terminal, never in a log file)")
-    return parser.parse_args(argv)
+    group = parser.add_argument_group("scoring models on validation splits (instead of --pred / --gt)")
+    group.add_argument("--model", type=Path, nargs="*",
+                       help="SHM model files (.onnx, .keras, .tflite...) to score beside the shipped model "
+                            "(none: the shipped model alone)")
+    group.add_argument("--split", type=Path, nargs="+",
+                       help="validation folders with image/, mask/ and optionally alpha/ (soft alphas)")
+    group.add_argument("--threads", type=int, default=None, help="runtime threads (default: all cores)")
+    args = parser.parse_args(argv)
+    if args.model is None and (args.pred is None or args.gt is None):
+        parser.error("give --pred and --gt, or --model and --split")
+    if args.model is not None and not args.split:
+        parser.error("--model needs --split")
+    return args
+
+
+def score_models(args: argparse.Namespace) -> int:
+    from shm.validation import ValidationSplit, comparison_table, compare_models
+
+    try:
+        splits = [ValidationSplit.from_folder(folder) for folder in args.split]
+        results = compare_models(["shipped", *args.model], splits, args.threads, progress=not args.no_progress)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(comparison_table(results))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.model is not None:
+        return score_models(args)
     for flag, folder in (("--pred", args.pred), ("--gt", args.gt), ("--trimap", args.trimap)):
         if folder is not None and not folder.is_dir():
             print(f"error: {flag} {folder}: not a folder", file=sys.stderr)

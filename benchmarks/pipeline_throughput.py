@@ -38,14 +38,14 @@ def samples_per_second(batches, batch_size: int, warmup: int, count: int) -> flo
     return count * batch_size / (time.perf_counter() - start)
 
 
-def pipelines(samples, working_size: int, crop_sizes: tuple[int, ...], batch_size: int,
+def pipelines(samples, working_size: int, batch_size: int,
               backgrounds_dir: Path | None) -> dict[str, tf.data.Dataset]:
     """The datasets to time, by label; each repeats forever."""
     common = dict(seed=0, backgrounds_dir=backgrounds_dir)
     return {
         f"T-Net train ({working_size})": data.make_tnet_dataset(samples, working_size, batch_size, **common),
-        f"M-Net train (crops {'/'.join(map(str, crop_sizes))} -> {working_size})": data.make_mnet_dataset(
-            samples, batch_size, crop_sizes=crop_sizes, output_size=working_size, **common),
+        f"M-Net train ({working_size}, perturbed trimaps)": data.make_mnet_dataset(
+            samples, working_size, batch_size, **common),
         f"end-to-end train ({working_size})": data.make_shm_dataset(samples, working_size, batch_size, **common),
         f"end-to-end validation ({working_size})": data.make_shm_dataset(
             samples, working_size, batch_size, training=False),
@@ -78,7 +78,7 @@ def lite_train_step_rate(working_size: int, batch_size: int, warmup: int, count:
     return samples_per_second(steps(), batch_size, warmup, count)
 
 
-def run(data_dir: Path | None, n: int, size: int, working_size: int, crop_sizes: tuple[int, ...],
+def run(data_dir: Path | None, n: int, size: int, working_size: int,
         batch_size: int, warmup: int, batches: int, model_steps: int) -> list[tuple[str, float]]:
     """Every measurement as (label, samples/s)."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -90,7 +90,7 @@ def run(data_dir: Path | None, n: int, size: int, working_size: int, crop_sizes:
         print(samples.summary(), file=sys.stderr)
         backgrounds_dir = data_dir / "bg" if (data_dir / "bg").is_dir() else None
         results = []
-        for label, dataset in pipelines(samples, working_size, crop_sizes, batch_size, backgrounds_dir).items():
+        for label, dataset in pipelines(samples, working_size, batch_size, backgrounds_dir).items():
             rate = samples_per_second(dataset.repeat(), batch_size, warmup, batches)
             print(f"{label}: {rate:.1f} samples/s", file=sys.stderr)
             results.append((label, rate))
@@ -114,16 +114,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="data set folder to read (layout of shm.data); default: a synthetic one in a temp dir")
     parser.add_argument("--n", type=int, default=48, help="number of synthetic samples to generate")
     parser.add_argument("--size", type=int, default=640, help="size (pixels) of the synthetic photos")
-    parser.add_argument("--working-size", type=int, default=320, help="output size of every pipeline")
-    parser.add_argument("--crop-sizes", type=int, nargs="+", default=[320, 480, 640],
-                        help="M-Net crop sizes (resized to --working-size)")
+    parser.add_argument("--working-size", type=int, default=320, help="longer side of every pipeline's views")
     parser.add_argument("--batch-size", type=int, default=8, help="batch size of pipelines and train steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed batches / steps first")
     parser.add_argument("--batches", type=int, default=15, help="timed batches per pipeline")
     parser.add_argument("--model-steps", type=int, default=5,
                         help="timed train steps of the lite model (0: do not time the model)")
     args = parser.parse_args(argv)
-    results = run(args.data, args.n, args.size, args.working_size, tuple(args.crop_sizes), args.batch_size,
+    results = run(args.data, args.n, args.size, args.working_size, args.batch_size,
                   args.warmup, args.batches, args.model_steps)
     print(markdown(results))
     if args.model_steps:

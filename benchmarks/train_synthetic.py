@@ -83,7 +83,7 @@ def synthetic_samples(folder: Path, n: int, size: int) -> list:
 def run_training(args: argparse.Namespace) -> None:
     samples = synthetic_samples(Path(tempfile.mkdtemp(prefix="shm_bench_")), args.n_train + args.n_val, args.size)
     train_samples, val_samples = samples[:args.n_train], samples[args.n_train:]
-    train = data.make_shm_dataset(train_samples, args.size, args.batch_size, seed=0).repeat()
+    train = data.make_shm_dataset(train_samples, args.size, args.batch_size, seed=0)
     val = data.make_shm_dataset(val_samples, args.size, args.batch_size, training=False)
 
     keras.utils.set_random_seed(0)

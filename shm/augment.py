@@ -25,20 +25,34 @@ _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0
 class Augmentation:
     """Strength of each random augmentation of the training pipelines (0 or False disables one).
 
-    min_scale: scale jitter of the whole-image stages; a crop of `min_scale` to 1 times the image
-        height and width (same factor for both) is resized to the working size.
+    max_zoom: a view shows the photo (or a window of another aspect) zoomed in by up to this.
+    reframe_prob: probability of a window of another aspect than the photo's (`VIEW_ASPECTS`).
+    framing_prob: probability of a head-and-shoulders or half-body window (zoom `FRAMING_ZOOM`)
+        at the top of the person, the framings people matte most, made from any photo.
     brightness, contrast, saturation: maximum change (additive for brightness, relative otherwise).
     hue: maximum hue rotation, as a fraction of a full turn.
     composite_prob: probability of compositing a known foreground onto a random background.
+    trimap_blur_px, trimap_smoothing: stage 2's input trimap perturbation (`shm.data.perturbed_trimap`).
     """
 
     flip: bool = True
-    min_scale: float = 0.75
+    max_zoom: float = 1.25
+    reframe_prob: float = 0.25
+    framing_prob: float = 0.3
     brightness: float = 0.1
     contrast: float = 0.2
     saturation: float = 0.2
     hue: float = 0.03
     composite_prob: float = 0.5
+    trimap_blur_px: int = 9
+    trimap_smoothing: float = 0.2
+
+
+# Height / width of the windows of another aspect than the photo's: landscape 16:9 (video calls) and
+# 4:3, square (profile pictures), portrait 3:4 and 9:16 (phones).
+VIEW_ASPECTS = (9 / 16, 3 / 4, 1.0, 4 / 3, 16 / 9)
+# Zoom range of the framing windows: half the photo's height (half body) to a third (head and shoulders).
+FRAMING_ZOOM = (1.5, 3.0)
 
 
 def split_seed(seed: tf.Tensor, count: int) -> list[tf.Tensor]:
@@ -67,42 +81,77 @@ def crop(sample: dict, top, left, height, width) -> dict:
     return spatial_map(sample, lambda x: x[top:top + height, left:left + width])
 
 
-def resize(sample: dict, height: int, width: int) -> dict:
-    """Resize every spatial entry bilinearly to (height, width)."""
-    return spatial_map(sample, lambda x: tf.image.resize(x, (height, width), method="bilinear"))
+def resize_like_inference(image: tf.Tensor, hw: tf.Tensor) -> tf.Tensor:
+    """`shm.upsampling.resize` as TF ops: area averaging to shrink, bilinear to enlarge (equal to
+    OpenCV's INTER_AREA / INTER_LINEAR on float images)."""
+    old_hw = tf.shape(image)[:2]
+    shrinking = tf.reduce_prod(hw) < tf.reduce_prod(old_hw)
+    return tf.cond(shrinking, lambda: tf.image.resize(image, hw, method="area"),
+                   lambda: tf.image.resize(image, hw, method="bilinear"))
+
+
+def resize_to_network(sample: dict, hw: tf.Tensor) -> dict:
+    """Every spatial entry resized to the network size `hw` as `shm.Matter` resizes a photo; the
+    image is then rounded to 8 bits, as Matter's uint8 resize rounds it."""
+    resized = spatial_map(sample, lambda x: resize_like_inference(x, hw))
+    resized["image"] = tf.round(resized["image"] * 255.0) / 255.0
+    return resized
+
+
+def random_view_box(hw: tf.Tensor, alpha: tf.Tensor, augmentation: "Augmentation",
+                    seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """A training window (top, left, height, width) of a photo of size `hw` with alpha (H, W, 1).
+
+    The largest window of the photo's aspect (or, with `reframe_prob`, of one of `VIEW_ASPECTS`)
+    zoomed in by 1 to `max_zoom` and placed at random; or, with `framing_prob`, zoomed in by
+    `FRAMING_ZOOM`, its top a little above the person's top and centred on the person.
+    """
+    aspect_seed, pick_seed, frame_seed, zoom_seed, top_seed, left_seed, margin_seed = split_seed(seed, 7)
+    size = tf.cast(hw, tf.float32)
+    other_aspect = tf.gather(tf.constant(VIEW_ASPECTS, tf.float32),
+                             tf.random.stateless_uniform([], pick_seed, 0, len(VIEW_ASPECTS), dtype=tf.int32))
+    reframe = tf.random.stateless_uniform([], aspect_seed) < augmentation.reframe_prob
+    aspect = tf.where(reframe, other_aspect, size[0] / size[1])
+    framing = tf.random.stateless_uniform([], frame_seed) < augmentation.framing_prob
+    zoom = tf.where(framing, tf.random.stateless_uniform([], zoom_seed, *FRAMING_ZOOM),
+                    tf.random.stateless_uniform([], zoom_seed, 1.0, max(augmentation.max_zoom, 1.0 + 1e-6)))
+    height = tf.minimum(size[0], size[1] * aspect) / zoom
+    box = tf.clip_by_value(tf.cast(tf.round(tf.stack([height, height / aspect])), tf.int32), 1, hw)
+    room = hw - box
+
+    person = alpha[..., 0] > 0.5
+    rows, columns = tf.reduce_any(person, axis=1), tf.reduce_any(person, axis=0)
+    has_person = tf.reduce_any(rows)
+    person_top = tf.cast(tf.argmax(tf.cast(rows, tf.int32)), tf.float32)
+    column_indices = tf.cast(tf.range(hw[1]), tf.float32)
+    person_centre = tf.reduce_sum(column_indices * tf.cast(columns, tf.float32)) / tf.maximum(
+        tf.reduce_sum(tf.cast(columns, tf.float32)), 1.0)
+    margin = tf.random.stateless_uniform([], margin_seed, 0.0, 0.25) * tf.cast(box[0], tf.float32)
+    framed_top = tf.cast(tf.round(person_top - margin), tf.int32)
+    framed_left = tf.cast(tf.round(person_centre - tf.cast(box[1], tf.float32) / 2), tf.int32)
+    use_framing = tf.logical_and(framing, has_person)
+    top = tf.where(use_framing, tf.clip_by_value(framed_top, 0, room[0]), _random_offset(room[0], top_seed))
+    left = tf.where(use_framing, tf.clip_by_value(framed_left, 0, room[1]), _random_offset(room[1], left_seed))
+    return top, left, box[0], box[1]
+
+
+def box_blur(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """Mean over a `size` x `size` window (odd size, a tensor is fine) of an (H, W, C) image; the
+    window is cut at the borders, so a field of probabilities still sums to 1 everywhere."""
+    channels = tf.shape(image)[-1]
+    row = tf.ones(tf.stack([size, 1, channels, 1]), image.dtype)
+
+    def window_sum(x):
+        x = tf.nn.depthwise_conv2d(x, row, [1, 1, 1, 1], "SAME")
+        return tf.nn.depthwise_conv2d(x, tf.transpose(row, [1, 0, 2, 3]), [1, 1, 1, 1], "SAME")
+
+    batch = image[None]
+    return (window_sum(batch) / window_sum(tf.ones_like(batch)))[0]
 
 
 def image_hw(sample: dict) -> tf.Tensor:
     """The (height, width) of a sample, as an int32 tensor."""
     return tf.shape(sample["alpha"])[:2]
-
-
-def random_scale_box(hw: tf.Tensor, min_scale: float, seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
-    """A window of `s` times the image's height and width, s uniform in [min_scale, 1], placed
-    uniformly at random; returns (top, left, height, width)."""
-    scale_seed, top_seed, left_seed = split_seed(seed, 3)
-    scale = tf.random.stateless_uniform([], scale_seed, minval=min_scale, maxval=1.0)
-    size = tf.maximum(tf.cast(tf.round(tf.cast(hw, tf.float32) * scale), tf.int32), 1)
-    top = _random_offset(hw[0] - size[0], top_seed)
-    left = _random_offset(hw[1] - size[1], left_seed)
-    return top, left, size[0], size[1]
-
-
-def unknown_centred_box(unknown: tf.Tensor, side: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
-    """A square window of `side` (at most the image's shorter side) centred on a random pixel where
-    `unknown` (H, W) is true, shifted to lie inside the image; the image centre when no pixel is.
-
-    Returns (top, left, side, side).
-    """
-    hw = tf.shape(unknown)[:2]
-    side = tf.minimum(tf.cast(side, tf.int32), tf.reduce_min(hw))
-    candidates = tf.cast(tf.where(unknown), tf.int32)
-    count = tf.shape(candidates)[0]
-    pick = tf.random.stateless_uniform([], seed, minval=0, maxval=tf.maximum(count, 1), dtype=tf.int32)
-    centre = tf.cond(count > 0, lambda: candidates[pick], lambda: hw // 2)
-    top = tf.clip_by_value(centre[0] - side // 2, 0, hw[0] - side)
-    left = tf.clip_by_value(centre[1] - side // 2, 0, hw[1] - side)
-    return top, left, side, side
 
 
 def _random_offset(room: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -114,13 +163,13 @@ def composite(alpha: tf.Tensor, fg: tf.Tensor, bg: tf.Tensor) -> tf.Tensor:
     return alpha * fg + (1.0 - alpha) * bg
 
 
-def fit_background(background: tf.Tensor, height: int, width: int, seed: tf.Tensor) -> tf.Tensor:
-    """Scale a background photo to cover (height, width) keeping its aspect ratio, then cut a random
-    (height, width) window out of it."""
+def fit_background(background: tf.Tensor, height, width, seed: tf.Tensor) -> tf.Tensor:
+    """Scale a background photo to cover (height, width) (ints or int32 tensors) keeping its aspect
+    ratio, then cut a random (height, width) window out of it."""
     hw = tf.cast(tf.shape(background)[:2], tf.float32)
-    target = tf.constant([height, width], tf.float32)
-    scale = tf.reduce_max(target / hw)
-    covered = tf.maximum(tf.cast(tf.math.ceil(hw * scale), tf.int32), [height, width])
+    wanted = tf.cast(tf.stack([height, width]), tf.int32)
+    scale = tf.reduce_max(tf.cast(wanted, tf.float32) / hw)
+    covered = tf.maximum(tf.cast(tf.math.ceil(hw * scale), tf.int32), wanted)
     background = tf.image.resize(background, covered, method="bilinear")
     top_seed, left_seed = split_seed(seed, 2)
     top = _random_offset(covered[0] - height, top_seed)

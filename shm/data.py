@@ -32,7 +32,8 @@ from PIL import Image, UnidentifiedImageError
 from shm import augment
 from shm.augment import Augmentation
 from shm.io import IMAGE_EXTENSIONS, images_by_stem, list_images
-from shm.trimap import UNKNOWN, random_band_px, to_one_hot, trimap_from_alpha
+from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size_tf
+from shm.trimap import SOFT_THRESHOLD, UNKNOWN, random_band_px, to_one_hot, trimap_from_alpha
 
 # Formats `tf.io.decode_image` reads (Pillow's names for them).
 TF_DECODABLE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
@@ -276,9 +277,8 @@ def load_background(path: tf.Tensor) -> tf.Tensor:
 
 def composite_onto(sample: dict, background: tf.Tensor, seed: tf.Tensor) -> dict:
     """Put the sample's foreground on `background` (fitted to the sample's size); fg and bg become known."""
-    hw = sample["image"].shape[:2]
+    hw = augment.image_hw(sample)
     bg = augment.fit_background(background, hw[0], hw[1], seed)
-    bg.set_shape(sample["bg"].shape)
     return {**sample, "image": augment.composite(sample["alpha"], sample["fg"], bg), "bg": bg,
             "has_fg_bg": tf.constant(1.0)}
 
@@ -301,27 +301,58 @@ def colour_jitter(sample: dict, augmentation: Augmentation, seed: tf.Tensor) -> 
                          for key in ("image", "fg", "bg")}}
 
 
-def finish(sample: dict, band: tf.Tensor) -> dict:
-    """The dict the pipelines yield: ground-truth trimap (one-hot) from alpha with kernel `band`;
-    fg and bg are the image when not both known."""
-    known = sample["has_fg_bg"] > 0
-    return {
-        "image": sample["image"],
-        "trimap": to_one_hot(trimap_from_alpha(sample["alpha"], band)),
-        "alpha": sample["alpha"],
-        "fg": tf.where(known, sample["fg"], sample["image"]),
-        "bg": tf.where(known, sample["bg"], sample["image"]),
-        "has_fg_bg": sample["has_fg_bg"],
-    }
-
-
+# The T-Net's target band, in pixels at the network's scale: fixed, so that the width is something the
+# T-Net can learn from the photo (a random width per view taught it to call every edge "unknown"),
+# and narrow: two pixels beyond the soft region on each side.
+TNET_BAND_PX = 5
 # A kernel of 3 px is the smallest band that gives a hard (binary) edge an unknown pixel on each side.
 MIN_BAND_PX = 3
+# Stage 2's loss covers the edges' surroundings: 7 px on each side at the network's scale.
+RAW_ALPHA_BAND_PX = 15
+
+
+def tnet_target(alpha: tf.Tensor) -> tf.Tensor:
+    """The one-hot trimap the T-Net learns (and stage 2 validates with): `TNET_BAND_PX`, soft thresholds."""
+    return to_one_hot(trimap_from_alpha(alpha, TNET_BAND_PX, soft_threshold=SOFT_THRESHOLD))
 
 
 def band_px(height, width, band_fraction: tuple[float, float], seed) -> tf.Tensor:
     """Trimap kernel size: a random fraction of the shorter side in `band_fraction`, at least MIN_BAND_PX."""
     return tf.maximum(random_band_px(height, width, *band_fraction, seed=seed), MIN_BAND_PX)
+
+
+def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augmentation: Augmentation,
+                     seed: tf.Tensor) -> tf.Tensor:
+    """Stage 2's input trimap: probabilities like a T-Net's, not a clean one-hot trimap.
+
+    A random band (its erosion / dilation of the true regions), then a box blur of a random odd size
+    up to `augmentation.trimap_blur_px` and label smoothing of up to `augmentation.trimap_smoothing`:
+    at inference the M-Net gets soft T-Net probabilities, and learns to use them only here.
+    """
+    band_seed, blur_seed, smooth_seed = augment.split_seed(seed, 3)
+    hw = tf.shape(alpha)[:2]
+    one_hot = to_one_hot(trimap_from_alpha(alpha, band_px(hw[0], hw[1], band_fraction, band_seed)))
+    half = tf.random.stateless_uniform([], blur_seed, 0, augmentation.trimap_blur_px // 2 + 1, dtype=tf.int32)
+    blurred = augment.box_blur(one_hot, 2 * half + 1)
+    smoothing = tf.random.stateless_uniform([], smooth_seed, 0.0, augmentation.trimap_smoothing)
+    return (1.0 - smoothing) * blurred + smoothing / 3.0
+
+
+def finish(sample: dict, stage: str, trimap: tf.Tensor) -> dict:
+    """The dict the pipelines yield (design.md, "Pipelines"); fg and bg are the image when not both known."""
+    known = sample["has_fg_bg"] > 0
+    element = {
+        "image": sample["image"],
+        "trimap": trimap,
+        "alpha": sample["alpha"],
+        "fg": tf.where(known, sample["fg"], sample["image"]),
+        "bg": tf.where(known, sample["bg"], sample["image"]),
+        "has_fg_bg": sample["has_fg_bg"],
+    }
+    if stage == "mnet":
+        band = trimap_from_alpha(sample["alpha"], RAW_ALPHA_BAND_PX) == UNKNOWN
+        element["raw_alpha_band"] = tf.cast(band, tf.float32)
+    return {key: element[key] for key in STAGE_KEYS[stage]}
 
 
 def _augment_view(sample: dict, augmentation: Augmentation, backgrounds: tf.Tensor, seed: tf.Tensor) -> dict:
@@ -336,44 +367,56 @@ def _augment_view(sample: dict, augmentation: Augmentation, backgrounds: tf.Tens
     return sample
 
 
-def whole_view(paths: dict, size: int, band_fraction: tuple[float, float]) -> dict:
-    """Validation element: the whole photo resized to size x size, band at the middle fraction."""
-    sample = augment.resize(load_sample(paths), size, size)
-    middle = sum(band_fraction) / 2
-    return finish(sample, band_px(size, size, (middle, middle), seed=[0, 0]))
-
-
-def random_whole_view(paths: dict, seed: tf.Tensor, size: int, augmentation: Augmentation,
-                      backgrounds: tf.Tensor, band_fraction: tuple[float, float]) -> dict:
-    """Training element of the T-Net and end-to-end stages: scale-jittered crop resized to size x size."""
-    box_seed, view_seed, band_seed = augment.split_seed(seed, 3)
+def validation_view(paths: dict, stage: str, working_size: int, multiple: int) -> dict:
+    """The whole photo exactly as `shm.Matter` gives it to the network (`shm.geometry`), no randomness."""
     sample = load_sample(paths)
-    top, left, height, width = augment.random_scale_box(augment.image_hw(sample), augmentation.min_scale, box_seed)
-    sample = augment.resize(augment.crop(sample, top, left, height, width), size, size)
-    sample = _augment_view(sample, augmentation, backgrounds, view_seed)
-    return finish(sample, band_px(size, size, band_fraction, band_seed))
+    sample = augment.resize_to_network(sample, network_size_tf(augment.image_hw(sample), working_size, multiple))
+    return finish(sample, stage, tnet_target(sample["alpha"]))
 
 
-def random_unknown_crop(paths: dict, seed: tf.Tensor, crop_sizes: tuple[int, ...], output_size: int,
-                        augmentation: Augmentation, backgrounds: tf.Tensor,
-                        band_fraction: tuple[float, float]) -> dict:
-    """Training element of the M-Net stage: a square crop of a random size in `crop_sizes` (at most
-    the photo's shorter side) centred on a pixel of the unknown band, resized to output_size."""
-    band_seed, size_seed, box_seed, view_seed = augment.split_seed(seed, 4)
+def training_view(paths: dict, seed: tf.Tensor, stage: str, working_size: int, multiple: int,
+                  augmentation: Augmentation, backgrounds: tf.Tensor, band_fraction: tuple[float, float]) -> dict:
+    """A random window of the photo (`augment.random_view_box`: the whole photo, a zoom, another
+    aspect, or a head-and-shoulders / half-body framing) seen at the size inference would see such
+    a photo at, then flip, compositing onto person-free backgrounds and colour jitter."""
+    box_seed, view_seed, trimap_seed = augment.split_seed(seed, 3)
     sample = load_sample(paths)
-    # Centres come from the band's core (soft pixels and hard edges), which every band contains: the
-    # smallest kernel keeps this full-resolution morphology cheap.
-    unknown = trimap_from_alpha(sample["alpha"], MIN_BAND_PX)[..., 0] == UNKNOWN
-    side = tf.gather(tf.constant(crop_sizes, tf.int32),
-                     tf.random.stateless_uniform([], size_seed, 0, len(crop_sizes), dtype=tf.int32))
-    top, left, height, width = augment.unknown_centred_box(unknown, side, box_seed)
-    sample = augment.resize(augment.crop(sample, top, left, height, width), output_size, output_size)
+    top, left, height, width = augment.random_view_box(augment.image_hw(sample), sample["alpha"], augmentation,
+                                                       box_seed)
+    sample = augment.crop(sample, top, left, height, width)
+    sample = augment.resize_to_network(sample, network_size_tf(tf.stack([height, width]), working_size, multiple))
     sample = _augment_view(sample, augmentation, backgrounds, view_seed)
-    return finish(sample, band_px(output_size, output_size, band_fraction, band_seed))
+    trimap = (perturbed_trimap(sample["alpha"], band_fraction, augmentation, trimap_seed) if stage == "mnet"
+              else tnet_target(sample["alpha"]))
+    return finish(sample, stage, trimap)
 
 
 # ----------------------------------------------------------------------------------------------
 # Pipelines
+
+STAGE_KEYS = {
+    "tnet": ("image", "trimap"),
+    "mnet": ("image", "trimap", "alpha", "fg", "bg", "has_fg_bg", "raw_alpha_band"),
+    "shm": ("image", "trimap", "alpha", "fg", "bg", "has_fg_bg"),
+}
+ALL_KEYS = STAGE_KEYS["shm"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """The samples of one data folder and how often training draws them, relative to the others'
+    (e.g. 0.5 for pseudo-labelled photos: each is seen half as often as a hand-labelled one)."""
+
+    samples: Sequence[Sample]
+    weight: float = 1.0
+
+
+def as_sources(samples: Sequence[Sample] | Sequence[Source]) -> list[Source]:
+    """A list of `Source`s from either sources or plain samples (one source of weight 1)."""
+    if samples and all(isinstance(item, Source) for item in samples):
+        return list(samples)
+    return [Source(samples)]
+
 
 def _path_table(samples: Sequence[Sample]) -> dict[str, list]:
     return {
@@ -385,88 +428,80 @@ def _path_table(samples: Sequence[Sample]) -> dict[str, list]:
     }
 
 
-def _background_pool(samples: Sequence[Sample], backgrounds_dir: str | os.PathLike | None) -> tf.Tensor:
-    pool = [str(s.bg) for s in samples if s.bg is not None]
-    if backgrounds_dir is not None:
-        pool += [str(p) for p in list_backgrounds(backgrounds_dir)]
+def _background_pool(backgrounds_dir: str | os.PathLike | None) -> tf.Tensor:
+    # Only photos without people: other samples' estimated backgrounds hold a ghost of the removed person.
+    pool = [str(p) for p in list_backgrounds(backgrounds_dir)] if backgrounds_dir is not None else []
     return tf.constant(pool, dtype=tf.string, shape=[len(pool)])
 
 
-def _batched(samples: Sequence[Sample], batch_size: int, training: bool, seed: int,
-             train_element: Callable, val_element: Callable, keys: tuple[str, ...]) -> tf.data.Dataset:
-    if not samples:
+def _weighted_paths(sources: list[Source], seed: int) -> tf.data.Dataset:
+    """An endless stream of sample paths: each source reshuffled every pass, drawn in proportion
+    to its weight times its size."""
+    streams = [tf.data.Dataset.from_tensor_slices(_path_table(source.samples))
+               .shuffle(len(source.samples), seed=seed + index, reshuffle_each_iteration=True).repeat()
+               for index, source in enumerate(sources)]
+    if len(streams) == 1:
+        return streams[0]
+    total = sum(source.weight * len(source.samples) for source in sources)
+    return tf.data.Dataset.sample_from_datasets(
+        streams, weights=[source.weight * len(source.samples) / total for source in sources], seed=seed,
+        rerandomize_each_iteration=True)
+
+
+def _shape_key(element: dict) -> tf.Tensor:
+    hw = tf.shape(element["image"], out_type=tf.int64)[:2]
+    return hw[0] * 65536 + hw[1]
+
+
+def make_dataset(stage: str, samples: Sequence[Sample] | Sequence[Source], working_size: int, batch_size: int, *,
+                 training: bool = True, seed: int = 0, backgrounds_dir: str | os.PathLike | None = None,
+                 augmentation: Augmentation = Augmentation(), band_fraction: tuple[float, float] = (0.01, 0.05),
+                 multiple: int = DEFAULT_SIZE_MULTIPLE) -> tf.data.Dataset:
+    """Batches of one stage (`"tnet"`, `"mnet"`, `"shm"`; keys `STAGE_KEYS[stage]`, design.md).
+
+    Every view is seen at the size inference sees such a photo at (`shm.geometry`: longer side
+    `working_size`, sides multiples of `multiple`), so batches group views of one shape. Training
+    (endless; `samples` may be weighted `Source`s): random views (`training_view`) with the T-Net's
+    fixed narrow-band trimap as target, or for stage 2 a perturbed input trimap (`perturbed_trimap`,
+    random band of `band_fraction` of the shorter side) and `raw_alpha_band`. Validation
+    (`training=False`): each photo once, as `shm.Matter` gives it to the network.
+    """
+    if stage not in STAGE_KEYS:
+        raise ValueError(f"stage must be one of {tuple(STAGE_KEYS)}, got {stage!r}")
+    sources = as_sources(samples)
+    count = sum(len(source.samples) for source in sources)
+    if not count:
         raise DatasetError("no samples to make a dataset from")
-    if training and len(samples) < batch_size:
-        raise DatasetError(f"{len(samples)} samples cannot fill one training batch of {batch_size}")
-    dataset = tf.data.Dataset.from_tensor_slices(_path_table(samples))
+    if training and count < batch_size:
+        raise DatasetError(f"{count} samples cannot fill one training batch of {batch_size}")
     if training:
-        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
-        # One stateless seed per element, drawn after shuffling and anew on every iteration (epoch): a
-        # sample gets new augmentations every epoch, and the whole stream is the same for the same `seed`.
+        backgrounds = _background_pool(backgrounds_dir)
         element_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, element_seeds).map(
-            train_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = tf.data.Dataset.zip(_weighted_paths(sources, seed), element_seeds).map(
+            lambda paths, element_seed: training_view(paths, element_seed, stage, working_size, multiple,
+                                                      augmentation, backgrounds, band_fraction),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        dataset = dataset.map(val_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.map(lambda element: {key: element[key] for key in keys})
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+        table = _path_table([sample for source in sources for sample in source.samples])
+        dataset = tf.data.Dataset.from_tensor_slices(table).map(
+            lambda paths: validation_view(paths, stage, working_size, multiple),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.group_by_window(
+        key_func=_shape_key, window_size=batch_size,
+        reduce_func=lambda key, window: window.batch(batch_size, drop_remainder=training))
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-ALL_KEYS = ("image", "trimap", "alpha", "fg", "bg", "has_fg_bg")
+def make_tnet_dataset(samples, working_size: int, batch_size: int, **kwargs) -> tf.data.Dataset:
+    """Stage 1 (T-Net): `make_dataset("tnet", ...)`: `{"image", "trimap"}` batches."""
+    return make_dataset("tnet", samples, working_size, batch_size, **kwargs)
 
 
-def make_tnet_dataset(samples: Sequence[Sample], size: int, batch_size: int, *, training: bool = True,
-                      seed: int = 0, backgrounds_dir: str | os.PathLike | None = None,
-                      augmentation: Augmentation = Augmentation(),
-                      band_fraction: tuple[float, float] = (0.01, 0.05)) -> tf.data.Dataset:
-    """Stage 1 (T-Net): batches of `{"image": (B,S,S,3), "trimap": (B,S,S,3) one-hot}`.
-
-    Training: shuffled, random scale-jittered crop resized to `size`, flip, compositing onto
-    backgrounds (other samples' bg/ and `backgrounds_dir`), colour jitter, trimap from alpha with a
-    random band of `band_fraction` of `size`. Validation (`training=False`): the whole photo resized,
-    the middle band, no randomness.
-    """
-    return _whole_view_dataset(samples, size, batch_size, training, seed, backgrounds_dir, augmentation,
-                               band_fraction, ("image", "trimap"))
+def make_mnet_dataset(samples, working_size: int, batch_size: int, **kwargs) -> tf.data.Dataset:
+    """Stage 2 (M-Net): `make_dataset("mnet", ...)`, the input trimap perturbed when training."""
+    return make_dataset("mnet", samples, working_size, batch_size, **kwargs)
 
 
-def make_shm_dataset(samples: Sequence[Sample], size: int, batch_size: int, *, training: bool = True,
-                     seed: int = 0, backgrounds_dir: str | os.PathLike | None = None,
-                     augmentation: Augmentation = Augmentation(),
-                     band_fraction: tuple[float, float] = (0.01, 0.05)) -> tf.data.Dataset:
-    """Stage 3 (end to end): the T-Net pipeline's views with every key of design.md
-    (`image, trimap, alpha, fg, bg, has_fg_bg`) at the model's working size `size`."""
-    return _whole_view_dataset(samples, size, batch_size, training, seed, backgrounds_dir, augmentation,
-                               band_fraction, ALL_KEYS)
-
-
-def _whole_view_dataset(samples, size, batch_size, training, seed, backgrounds_dir, augmentation,
-                        band_fraction, keys) -> tf.data.Dataset:
-    backgrounds = _background_pool(samples, backgrounds_dir)
-    return _batched(
-        samples, batch_size, training, seed,
-        train_element=lambda paths, element_seed: random_whole_view(
-            paths, element_seed, size, augmentation, backgrounds, band_fraction),
-        val_element=lambda paths: whole_view(paths, size, band_fraction),
-        keys=keys)
-
-
-def make_mnet_dataset(samples: Sequence[Sample], batch_size: int, *, crop_sizes: tuple[int, ...] = (320, 480, 640),
-                      output_size: int = 320, training: bool = True, seed: int = 0,
-                      backgrounds_dir: str | os.PathLike | None = None,
-                      augmentation: Augmentation = Augmentation(),
-                      band_fraction: tuple[float, float] = (0.01, 0.05)) -> tf.data.Dataset:
-    """Stage 2 (M-Net): batches of `image, trimap (ground truth, one-hot), alpha, fg, bg, has_fg_bg`
-    at `output_size` (C in design.md).
-
-    Training: a square crop of a random size in `crop_sizes` centred on an unknown pixel (Deep
-    Image Matting), resized to `output_size`, then flip, compositing, colour jitter and a random
-    band. Validation: the whole photo resized to `output_size`, no randomness.
-    """
-    backgrounds = _background_pool(samples, backgrounds_dir)
-    return _batched(
-        samples, batch_size, training, seed,
-        train_element=lambda paths, element_seed: random_unknown_crop(
-            paths, element_seed, tuple(crop_sizes), output_size, augmentation, backgrounds, band_fraction),
-        val_element=lambda paths: whole_view(paths, output_size, band_fraction),
-        keys=ALL_KEYS)
+def make_shm_dataset(samples, working_size: int, batch_size: int, **kwargs) -> tf.data.Dataset:
+    """Stage 3 (end to end): `make_dataset("shm", ...)`."""
+    return make_dataset("shm", samples, working_size, batch_size, **kwargs)

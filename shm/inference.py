@@ -34,6 +34,7 @@ from shm.backends import ModelFileError, Runner, load_backend
 from shm.batch import Interrupted, run_per_file
 from shm.console import progress, report
 from shm.foreground import composite, estimate_foreground
+from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
 from shm.io import IMAGE_EXTENSIONS, atomic_folder, atomic_path, png_bytes, read_image, write_png_atomic
 from shm.upsampling import guided_upsample, resize
 from shm.video import VIDEO_FORMATS, FrameSource, VideoError, VideoWriter
@@ -52,7 +53,7 @@ FOREGROUND_KINDS = {"rgba", "composite", "foreground", "frames"}
 # `--input -` / `--output -`: standard input / output.
 STANDARD_STREAM = "-"
 # Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
-SIZE_MULTIPLE = 32
+SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
 # A green screen for composites when no --background is given.
 DEFAULT_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
@@ -193,9 +194,7 @@ class Matter:
         """The (h, w) the network runs at for a photo of `height` x `width`."""
         if self.fixed_size is not None:
             return self.fixed_size
-        scale = self.working_size / max(height, width)
-        return tuple(max(SIZE_MULTIPLE, round(side * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
-                     for side in (height, width))
+        return network_size(height, width, self.working_size, SIZE_MULTIPLE)
 
     def matte(self, image: "np.ndarray | str | os.PathLike", foreground: bool = True,
               trimap: bool = False) -> MatteResult:

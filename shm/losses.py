@@ -6,7 +6,10 @@
   sample whose batch flag `has_fg_bg` is 1, otherwise `alpha * image` (Deep Image Matting);
 - trimap loss `L_t`: the cross-entropy of the T-Net's (Background, Uncertain, Foreground)
   probabilities against the one-hot true trimap;
-- M-Net (stage 2): `L_p = w_alpha L_alpha + w_comp L_comp`;
+- M-Net (stage 2): `L_p = w_alpha L_alpha + w_comp L_comp + w_raw L_raw`, each averaged over the
+  band around the edges where the batch gives one (`raw_alpha_band`: the pixels that carry the
+  loss, as Deep Image Matting normalises over the unknown region), `L_raw` the Charbonnier loss of
+  the M-Net's raw alpha itself, which inference uses wherever the T-Net is unsure;
   end to end (stage 3): `L = w_alpha L_alpha + w_comp L_comp + w_trimap L_t` (0.5, 0.5, 0.01 in the paper).
 
 Every function takes and returns Keras tensors (any backend), computes in float32 whatever the
@@ -33,21 +36,27 @@ class LossWeights:
     alpha: float = 0.5
     comp: float = 0.5
     trimap: float = 0.01
+    raw_alpha: float = 0.5
 
 
 def _float32(tensor):
     return ops.cast(tensor, "float32")
 
 
-def charbonnier(prediction, target, epsilon: float = CHARBONNIER_EPSILON):
-    """`mean(sqrt((prediction - target)^2 + epsilon))` over every element."""
+def charbonnier(prediction, target, epsilon: float = CHARBONNIER_EPSILON, mask=None):
+    """`mean(sqrt((prediction - target)^2 + epsilon))` over every element, or over the pixels of
+    `mask` ((B, H, W, 1) of 0/1, broadcast over channels) when given."""
     difference = _float32(prediction) - _float32(target)
-    return ops.mean(ops.sqrt(ops.square(difference) + epsilon))
+    distance = ops.sqrt(ops.square(difference) + epsilon)
+    if mask is None:
+        return ops.mean(distance)
+    mask = ops.broadcast_to(_float32(mask), ops.shape(distance))
+    return ops.sum(distance * mask) / ops.maximum(ops.sum(mask), 1.0)
 
 
-def alpha_prediction_loss(alpha_pred, alpha_true, epsilon: float = CHARBONNIER_EPSILON):
+def alpha_prediction_loss(alpha_pred, alpha_true, epsilon: float = CHARBONNIER_EPSILON, mask=None):
     """`L_alpha`: Charbonnier distance between predicted and true alpha, (B, H, W, 1) each."""
-    return charbonnier(alpha_pred, alpha_true, epsilon)
+    return charbonnier(alpha_pred, alpha_true, epsilon, mask)
 
 
 def composite(alpha, image, fg, bg, has_fg_bg):
@@ -62,10 +71,10 @@ def composite(alpha, image, fg, bg, has_fg_bg):
 
 
 def compositional_loss(alpha_pred, alpha_true, image, fg, bg, has_fg_bg,
-                       epsilon: float = CHARBONNIER_EPSILON):
+                       epsilon: float = CHARBONNIER_EPSILON, mask=None):
     """`L_comp`: Charbonnier distance between the colours composited with predicted and true alpha."""
     return charbonnier(composite(alpha_pred, image, fg, bg, has_fg_bg),
-                       composite(alpha_true, image, fg, bg, has_fg_bg), epsilon)
+                       composite(alpha_true, image, fg, bg, has_fg_bg), epsilon, mask)
 
 
 def trimap_loss(trimap_probs, trimap_true):
@@ -74,15 +83,21 @@ def trimap_loss(trimap_probs, trimap_true):
     return ops.mean(-ops.sum(_float32(trimap_true) * ops.log(probs), axis=-1))
 
 
-def matting_losses(alpha_pred, batch: Mapping, weights: LossWeights = LossWeights()) -> dict:
-    """Stage-2 loss `L_p` and its parts: `{"alpha_loss", "comp_loss", "loss"}`.
+def matting_losses(alpha_pred, batch: Mapping, weights: LossWeights = LossWeights(), alpha_raw=None) -> dict:
+    """`L_p` and its parts: `{"alpha_loss", "comp_loss", "loss"}`, and `"raw_alpha_loss"` with `alpha_raw`.
 
-    `batch` holds `alpha`, `image`, `fg`, `bg`, `has_fg_bg` as `shm.data`'s pipelines yield them.
+    `batch` holds `alpha`, `image`, `fg`, `bg`, `has_fg_bg` as `shm.data`'s pipelines yield them,
+    and optionally `raw_alpha_band`, the pixels every part is averaged over (stage 2).
     """
-    alpha = alpha_prediction_loss(alpha_pred, batch["alpha"])
+    band = batch.get("raw_alpha_band")
+    alpha = alpha_prediction_loss(alpha_pred, batch["alpha"], mask=band)
     comp = compositional_loss(alpha_pred, batch["alpha"], batch["image"], batch["fg"], batch["bg"],
-                              batch["has_fg_bg"])
-    return {"alpha_loss": alpha, "comp_loss": comp, "loss": weights.alpha * alpha + weights.comp * comp}
+                              batch["has_fg_bg"], mask=band)
+    parts = {"alpha_loss": alpha, "comp_loss": comp, "loss": weights.alpha * alpha + weights.comp * comp}
+    if alpha_raw is not None:
+        parts["raw_alpha_loss"] = alpha_prediction_loss(alpha_raw, batch["alpha"], mask=band)
+        parts["loss"] = parts["loss"] + weights.raw_alpha * parts["raw_alpha_loss"]
+    return parts
 
 
 def shm_losses(outputs: Mapping, batch: Mapping, weights: LossWeights = LossWeights()) -> dict:

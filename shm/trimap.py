@@ -36,6 +36,9 @@ import tensorflow as tf
 from shm import batch, io
 
 BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
+# Alphas within this of 0 or 1 count as sure background / foreground for the training targets:
+# estimated alphas (`shm.alpha_from_mask`, resized photos) leave tiny non-zero values far from the person.
+SOFT_THRESHOLD = 0.01
 PNG_VALUES = (0, 128, 255)
 
 KernelShape = Literal["square", "ellipse"]
@@ -119,17 +122,19 @@ def erode(mask: tf.Tensor, size: TensorLike, shape: KernelShape = "square") -> t
     return 1.0 - dilate(1.0 - tf.convert_to_tensor(mask, tf.float32), size, shape)
 
 
-def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, shape: KernelShape = "square") -> tf.Tensor:
+def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, shape: KernelShape = "square",
+                      soft_threshold: float = 0.0) -> tf.Tensor:
     """Trimap class indices, int32 (H, W, 1) (or (B, H, W, 1)), from alpha float32 in [0, 1].
 
     `band_px` is the size of the dilation / erosion kernel in pixels (an int or a scalar tensor):
-    the unknown band reaches about `band_px // 2` pixels beyond each side of the soft region.
+    the unknown band reaches about `band_px // 2` pixels beyond each side of the soft region, the
+    pixels with `soft_threshold < alpha < 1 - soft_threshold`.
     """
     alpha = tf.convert_to_tensor(alpha, tf.float32)
     if alpha.shape.rank not in (3, 4):
         raise ValueError(f"alpha must be (H, W, 1) or (B, H, W, 1), got shape {alpha.shape}")
-    any_foreground = tf.cast(alpha > 0.0, tf.float32)
-    not_sure_foreground = tf.cast(alpha < 1.0, tf.float32)
+    any_foreground = tf.cast(alpha > soft_threshold, tf.float32)
+    not_sure_foreground = tf.cast(alpha < 1.0 - soft_threshold, tf.float32)
     # One dilation of both masks side by side (channels): reach = dilate(any), core = erode(sure).
     both = dilate(tf.concat([any_foreground, not_sure_foreground], axis=-1), band_px, shape)
     reach, core = both[..., :1], 1.0 - both[..., 1:]

@@ -20,13 +20,22 @@ def box_mean(array: np.ndarray, radius: int) -> np.ndarray:
 
 
 def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize (H, W) or (H, W, C) arrays: area averaging to shrink, bilinear to enlarge."""
+    """Resize (H, W) or (H, W, C) arrays: area averaging to shrink, bilinear to enlarge.
+
+    The rule training applies too (`shm.augment.resize_like_inference`, tested equal): uint8 arrays
+    are enlarged in float and rounded, as OpenCV's fixed-point uint8 bilinear weights are not exact.
+    """
     if array.shape[:2] == (height, width):
         return array
     shrinking = height * width < array.shape[0] * array.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     channels = array.shape[2] if array.ndim == 3 else 0
-    resized = cv2.resize(array, (width, height), interpolation=interpolation)
+    if shrinking:
+        resized = cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA)
+    elif array.dtype == np.uint8:
+        resized = np.rint(cv2.resize(array.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+                          ).astype(np.uint8)
+    else:
+        resized = cv2.resize(array, (width, height), interpolation=cv2.INTER_LINEAR)
     return resized[..., None] if channels == 1 else resized
 
 

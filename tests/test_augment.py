@@ -45,43 +45,78 @@ def test_random_flip_flips_all_or_nothing_reproducibly():
     assert outcomes == {True, False}
 
 
-def test_crop_and_resize_apply_the_same_window_to_all_entries():
+def test_crop_and_resize_to_network_apply_the_same_window_to_all_entries():
     sample = _sample()
     cropped = augment.crop(sample, 2, 3, 5, 7)
     for key in augment.SPATIAL_KEYS:
         np.testing.assert_array_equal(cropped[key].numpy(), sample[key].numpy()[2:7, 3:10])
-    resized = augment.resize(cropped, 10, 14)
+    resized = augment.resize_to_network(cropped, tf.constant([10, 14]))
     assert all(resized[key].shape[:2] == (10, 14) for key in augment.SPATIAL_KEYS)
+    # The image is rounded to 8 bits, as inference's uint8 resize rounds it; the targets are not.
+    image = resized["image"].numpy() * 255
+    np.testing.assert_allclose(image, np.round(image), atol=1e-4)
 
 
-def test_random_scale_box_stays_inside_with_jittered_size():
-    hw = tf.constant([40, 60])
-    sizes = set()
-    for seed in range(20):
-        top, left, height, width = (int(v) for v in augment.random_scale_box(hw, 0.5, tf.constant([seed, 0])))
-        assert 0 <= top and top + height <= 40 and 0 <= left and left + width <= 60
-        assert 20 <= height <= 40 and 30 <= width <= 60
-        assert abs(height / 40 - width / 60) < 0.05  # one factor for both sides
-        sizes.add(height)
-    assert len(sizes) > 3
+@pytest.mark.parametrize("shape, size", [((800, 550), (320, 224)), ((877, 550), (320, 192)),
+                                         ((100, 70), (320, 224)), ((31, 17), (64, 32))])
+def test_resize_like_inference_equals_the_inference_resize(shape, size):
+    from shm.upsampling import resize
+
+    image = np.random.default_rng(0).random((*shape, 3), dtype=np.float32)
+    twin = augment.resize_like_inference(tf.constant(image), tf.constant(size)).numpy()
+    np.testing.assert_allclose(twin, resize(image, *size), atol=1e-4)  # float32 sums in another order
+    # On 8-bit photos both round to the same levels but for sums that fall on a rounding tie.
+    photo = (image * 255).astype(np.uint8)
+    twin = tf.round(augment.resize_like_inference(tf.constant(photo, tf.float32), tf.constant(size))).numpy()
+    difference = np.abs(twin - resize(photo, *size))
+    assert difference.max() <= 1 and difference.mean() < 0.01
 
 
-def test_unknown_centred_box_contains_an_unknown_pixel_and_stays_inside():
-    unknown = np.zeros((50, 70), bool)
-    unknown[40:42, 60:63] = True  # near a corner: the window must shift to fit
+def _person(height=120, width=80):
+    alpha = np.zeros((height, width, 1), np.float32)
+    alpha[30:110, 25:55] = 1.0  # a standing person, head at row 30, centred at column 40
+    return tf.constant(alpha)
+
+
+def test_view_box_is_the_whole_photo_without_zoom_reframing_or_framing():
+    plain = augment.Augmentation(max_zoom=1.0, reframe_prob=0.0, framing_prob=0.0)
+    for seed in range(5):
+        box = [int(v) for v in augment.random_view_box(tf.constant([120, 80]), _person(), plain,
+                                                       tf.constant([seed, 0]))]
+        assert box == [0, 0, 120, 80]
+
+
+def test_view_boxes_stay_inside_and_keep_their_aspect():
+    reframed = augment.Augmentation(max_zoom=1.25, reframe_prob=1.0, framing_prob=0.0)
+    aspects = set()
+    for seed in range(30):
+        top, left, height, width = (int(v) for v in augment.random_view_box(
+            tf.constant([120, 80]), _person(), reframed, tf.constant([seed, 1])))
+        assert 0 <= top and top + height <= 120 and 0 <= left and left + width <= 80
+        aspect = min(augment.VIEW_ASPECTS, key=lambda a: abs(a - height / width))
+        assert abs(aspect - height / width) < 0.05
+        aspects.add(aspect)
+    assert len(aspects) >= 4
+
+
+def test_framing_views_show_the_top_of_the_person():
+    framing = augment.Augmentation(max_zoom=1.0, reframe_prob=0.0, framing_prob=1.0)
     for seed in range(10):
-        top, left, height, width = (int(v) for v in augment.unknown_centred_box(
-            tf.constant(unknown), 32, tf.constant([seed, 1])))
-        assert (height, width) == (32, 32)
-        assert 0 <= top <= 50 - 32 and 0 <= left <= 70 - 32
-        assert unknown[top:top + height, left:left + width].any()
+        top, left, height, width = (int(v) for v in augment.random_view_box(
+            tf.constant([120, 80]), _person(), framing, tf.constant([seed, 2])))
+        assert 120 / augment.FRAMING_ZOOM[1] - 1 <= height <= 120 / augment.FRAMING_ZOOM[0] + 1
+        assert top <= 30 < top + height                     # the head is in the window
+        assert left <= 40 < left + width                    # and so is the person's centre
 
 
-def test_unknown_centred_box_clamps_side_and_falls_back_to_centre():
-    top, left, height, width = (int(v) for v in augment.unknown_centred_box(
-        tf.zeros((30, 50), bool), 64, tf.constant([0, 0])))
-    assert (height, width) == (30, 30)
-    assert (top, left) == (0, 10)
+def test_box_blur_keeps_probabilities_summing_to_one():
+    one_hot = tf.one_hot(tf.constant(np.random.default_rng(0).integers(0, 3, (9, 11))), 3)
+    for size in (1, 3, 7):
+        blurred = augment.box_blur(one_hot, tf.constant(size)).numpy()
+        np.testing.assert_allclose(blurred.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(augment.box_blur(one_hot, tf.constant(1)).numpy(), one_hot.numpy())
+    inner = augment.box_blur(one_hot, tf.constant(3)).numpy()[4, 5]
+    np.testing.assert_allclose(inner, one_hot.numpy()[3:6, 4:7].mean((0, 1)), atol=1e-6)
 
 
 def test_composite_identities():
@@ -94,7 +129,7 @@ def test_composite_identities():
 
 def test_fit_background_covers_the_target_with_the_photo_content():
     background = tf.concat([tf.zeros([20, 10, 3]), tf.ones([20, 10, 3])], axis=1)  # 20 x 20, half dark
-    out = augment.fit_background(background, 8, 30, tf.constant([1, 2]))
+    out = augment.fit_background(background, tf.constant(8), tf.constant(30), tf.constant([1, 2]))
     assert out.shape == (8, 30, 3)
     # Scaled to 30 x 30 to cover the width: both halves remain visible, nothing else appears.
     assert out.numpy().min() == 0.0 and out.numpy().max() == 1.0

@@ -142,102 +142,130 @@ def test_decode_alpha_picks_the_channel_like_read_alpha(tmp_path, mode, expected
 # ---------------------------------------------------------------------------------------------
 # Pipelines
 
-SHAPES = {"image": 3, "trimap": 3, "alpha": 1, "fg": 3, "bg": 3}
+SHAPES = {"image": 3, "trimap": 3, "alpha": 1, "fg": 3, "bg": 3, "raw_alpha_band": 1}
+# A 40 x 48 photo seen with its longer side at 96: 80 x 96, the 80 rounded (half to even) to 64.
+WORKING_SIZE, NETWORK_HW = 96, (64, 96)
+PLAIN = Augmentation(max_zoom=1.0, reframe_prob=0.0, framing_prob=0.0)
 
 
-def _check_batch(batch, size, keys):
-    assert set(batch) == set(keys)
-    for key in keys:
-        assert batch[key].dtype == np.float32
-        if key == "has_fg_bg":
-            assert batch[key].shape == (2,)
-        else:
-            assert batch[key].shape == (2, size, size, SHAPES[key])
-    np.testing.assert_allclose(batch["trimap"].sum(-1), 1.0)  # one-hot
-    if "alpha" in keys:
-        soft = (batch["alpha"][..., 0] > 0.01) & (batch["alpha"][..., 0] < 0.99)
-        assert soft.any() and (batch["trimap"][..., 1][soft] == 1).all()
-        assert (batch["trimap"][..., 2][batch["alpha"][..., 0] < 0.99] == 0).all()
+def _check_batch(batch, stage, hw=NETWORK_HW):
+    assert tuple(batch) == data.STAGE_KEYS[stage]
+    for key, value in batch.items():
+        assert value.dtype == np.float32
+        assert value.shape == ((2,) if key == "has_fg_bg" else (2, *hw, SHAPES[key]))
+    np.testing.assert_allclose(batch["trimap"].sum(-1), 1.0, atol=1e-5)  # probabilities
+    if stage != "tnet":
         # fg and bg are the image wherever they are not known.
         unknown = batch["has_fg_bg"] == 0
         np.testing.assert_array_equal(batch["fg"][unknown], batch["image"][unknown])
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_pipeline_keys_shapes_dtypes(tmp_path, training):
+@pytest.mark.parametrize("stage", ["tnet", "mnet", "shm"])
+def test_pipeline_keys_shapes_dtypes_at_the_inference_size(tmp_path, stage, training):
     samples = discover_samples(_write_dataset(tmp_path, fg_bg=("1", "2")))
-    tnet = data.make_tnet_dataset(samples, 32, 2, training=training, seed=1)
-    _check_batch(_first_batch(tnet), 32, ("image", "trimap"))
-    for dataset in (data.make_shm_dataset(samples, 32, 2, training=training, seed=1),
-                    data.make_mnet_dataset(samples, 2, crop_sizes=(32, 48, 64), output_size=32,
-                                           training=training, seed=1)):
-        _check_batch(_first_batch(dataset), 32, data.ALL_KEYS)
-    assert len(list(tnet)) == (1 if training else 2)  # training drops the incomplete batch
+    dataset = data.make_dataset(stage, samples, WORKING_SIZE, 2, training=training, seed=1, augmentation=PLAIN)
+    _check_batch(_first_batch(dataset), stage)
+    if not training:  # every photo once, the last batch incomplete
+        assert [len(batch["image"]) for batch in dataset] == [2, 1]
 
 
-def test_mnet_crops_are_centred_on_the_unknown_band(tmp_path):
-    # A small object in a large photo: a random crop would often miss its boundary.
-    root = tmp_path / "d"
-    alpha = np.zeros((96, 128))
-    alpha[70:80, 100:112] = 1.0
-    for name in ("a", "b"):
-        _save(root / "image" / f"{name}.png", np.random.default_rng(1).random((96, 128, 3)))
-        _save(root / "alpha" / f"{name}.png", alpha)
-    samples = discover_samples(root)
-    dataset = data.make_mnet_dataset(samples, 2, crop_sizes=(32,), output_size=32, seed=3)
-    for batch in dataset.repeat(4):
-        assert (batch["trimap"].numpy()[..., 1].reshape(2, -1).sum(1) > 0).all()
+@pytest.mark.parametrize("working_size", [WORKING_SIZE, 32])  # enlarging and shrinking the photo
+def test_validation_view_is_the_network_input_of_matter(tmp_path, working_size):
+    from shm.backends import Runner
+    from shm.inference import Matter
+
+    class Recorder(Runner):
+        backend, input_size, seen = "recorder", None, []
+
+        def _run(self, images):
+            self.seen.append(images[0])
+            return {"alpha": np.zeros((*images.shape[:3], 1)), "trimap": np.zeros((*images.shape[:3], 3))}
+
+    samples = discover_samples(_write_dataset(tmp_path, names=("1",)))
+    view = _first_batch(data.make_dataset("shm", samples, working_size, 1, training=False))["image"][0]
+    photo = np.asarray(Image.open(tmp_path / "image" / "1.png"))
+    Matter(Recorder(), working_size=working_size).predict(photo)
+    matter_input = Recorder.seen[-1]
+    assert view.shape == matter_input.shape == ((*NETWORK_HW, 3) if working_size == WORKING_SIZE else (32, 32, 3))
+    # Both are the photo area-averaged and rounded to 8 bits; two implementations may round a sum
+    # that falls on a tie differently.
+    difference = np.abs(view - matter_input) * 255
+    assert difference.max() <= 1.0 + 1e-3 and np.mean(difference > 0.5) < 0.01
+
+
+def test_tnet_target_is_a_fixed_narrow_band_with_soft_thresholds():
+    alpha = np.zeros((1, 40, 60, 1), np.float32)
+    alpha[:, :, 30:] = 1.0
+    alpha[:, :, :10] = 0.005  # estimation noise far from the person: still background
+    trimap = data.tnet_target(tf.constant(alpha[0])).numpy()
+    unknown_columns = np.flatnonzero(trimap[0, :, 1])
+    np.testing.assert_array_equal(unknown_columns, np.arange(30 - data.TNET_BAND_PX // 2, 30 + data.TNET_BAND_PX // 2))
+    assert (trimap[:, :10, 0] == 1).all() and (trimap[:, 33:, 2] == 1).all()
+
+
+def test_stage_2_input_trimaps_are_perturbed_probabilities(tmp_path):
+    samples = discover_samples(_write_dataset(tmp_path, names=("1", "2", "3", "4"), fg_bg=("1", "2", "3", "4")))
+    dataset = data.make_dataset("mnet", samples, WORKING_SIZE, 2, seed=3, augmentation=PLAIN)
+    batches = [batch for batch in dataset.take(6)]
+    trimaps = np.concatenate([b["trimap"].numpy() for b in batches])
+    assert not np.isin(trimaps, (0.0, 1.0)).all()            # not one-hot: blurred and smoothed
+    unknown_share = (trimaps.argmax(-1) == 1).mean(axis=(1, 2))
+    assert len(np.unique(np.round(unknown_share, 3))) > 3    # random bands
+    band = np.concatenate([b["raw_alpha_band"].numpy() for b in batches])
+    alpha = np.concatenate([b["alpha"].numpy() for b in batches])
+    soft = (alpha > 0.01) & (alpha < 0.99)
+    assert band[soft].min() == 1.0 and 0 < band.mean() < 1   # the loss band holds every soft pixel
 
 
 def test_same_seed_same_batches_other_seed_other_batches(tmp_path):
     samples = discover_samples(_write_dataset(tmp_path, names=("1", "2", "3", "4"), fg_bg=("1", "3")))
 
     def batches(seed):
-        dataset = data.make_mnet_dataset(samples, 2, crop_sizes=(32, 48), output_size=32, seed=seed,
-                                         backgrounds_dir=tmp_path / "bg")
-        return [b["image"].numpy() for b in dataset.repeat(2)]
+        dataset = data.make_dataset("mnet", samples, WORKING_SIZE, 2, seed=seed)
+        return [b["image"].numpy() for b in dataset.take(4)]
 
     first, again, other = batches(7), batches(7), batches(8)
-    assert len(first) == 4
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for a, b in zip(first, other))
-    # Epochs differ (reshuffled, new augmentation).
-    assert not np.array_equal(first[0], first[2]) or not np.array_equal(first[1], first[3])
+    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(first, other))
 
 
-def test_validation_is_the_whole_photo_without_randomness(tmp_path):
-    samples = discover_samples(_write_dataset(tmp_path))
-    dataset = data.make_shm_dataset(samples, 24, 2, training=False)
-    first, again = _first_batch(dataset), _first_batch(dataset)
-    for key in first:
-        np.testing.assert_array_equal(first[key], again[key])
-    photo = np.asarray(Image.open(tmp_path / "image" / "1.png"), np.float32) / 255
-    expected = tf.image.resize(photo, (24, 24)).numpy()
-    np.testing.assert_allclose(first["image"][0], expected, atol=1e-5)
+def test_several_folders_are_drawn_in_proportion_to_weight_times_size(tmp_path):
+    small = discover_samples(_write_dataset(tmp_path / "small", names=("1", "2")))
+    large = discover_samples(_write_dataset(tmp_path / "large", names=("1", "2", "3", "4")))
+    sources = [data.Source(small, 3.0), data.Source(large, 1.0)]  # 3 * 2 : 1 * 4 = 60 % : 40 %
+    paths = [element["image"].numpy().decode() for element in data._weighted_paths(sources, seed=0).take(2000)]
+    share = np.mean(["/small/" in path for path in paths])
+    assert 0.56 < share < 0.64
+    batch = _first_batch(data.make_dataset("tnet", sources, WORKING_SIZE, 2, seed=0))
+    assert batch["image"].shape[0] == 2
 
 
-def test_compositing_puts_known_foregrounds_on_the_backgrounds_folder(tmp_path):
+def test_compositing_uses_only_person_free_backgrounds(tmp_path):
+    # Both samples have an estimated bg/ (a ghost of their person): never a compositing background.
     samples = discover_samples(_write_dataset(tmp_path / "d", names=("1", "2"), fg_bg=("1", "2")))
     _save(tmp_path / "backgrounds" / "green.png", np.tile([0.0, 1.0, 0.0], (30, 50, 1)))
     (tmp_path / "backgrounds" / "broken.png").write_bytes(b"")
     augmentation = Augmentation(flip=False, composite_prob=1.0, **NO_COLOUR)
-    # Only the folder's green photo: the data set's own bg/ files are removed from the pool.
-    samples = data.SampleSet(samples.root, [s.__class__(**{**s.__dict__, "bg": None}) for s in samples])
     with pytest.warns(UserWarning, match="skipping background .*broken.png"):
-        dataset = data.make_shm_dataset(samples, 32, 2, seed=0, backgrounds_dir=tmp_path / "backgrounds",
-                                        augmentation=augmentation)
+        dataset = data.make_dataset("shm", samples, WORKING_SIZE, 2, seed=0,
+                                    backgrounds_dir=tmp_path / "backgrounds", augmentation=augmentation)
     batch = _first_batch(dataset)
     np.testing.assert_array_equal(batch["has_fg_bg"], [1.0, 1.0])
     np.testing.assert_allclose(batch["bg"], np.broadcast_to([0.0, 1.0, 0.0], batch["bg"].shape), atol=1e-6)
+    # The image is rounded to 8 bits like inference's input; the composite holds up to that.
     np.testing.assert_allclose(batch["image"], batch["alpha"] * batch["fg"] + (1 - batch["alpha"]) * batch["bg"],
-                               atol=1e-6)
+                               atol=0.6 / 255)
+    assert data._background_pool(None).shape == (0,)
 
 
 def test_colour_jitter_keeps_image_fg_bg_consistent(tmp_path):
     samples = discover_samples(_write_dataset(tmp_path, names=("1", "2"), fg_bg=("1", "2")))
+    _save(tmp_path / "backgrounds" / "grey.png", np.full((30, 50, 3), 0.4))
     augmentation = Augmentation(composite_prob=1.0, brightness=0.02, contrast=0.05, saturation=0.05, hue=0.01)
-    batch = _first_batch(data.make_shm_dataset(samples, 32, 2, seed=5, augmentation=augmentation))
+    batch = _first_batch(data.make_dataset("shm", samples, WORKING_SIZE, 2, seed=5, augmentation=augmentation,
+                                           backgrounds_dir=tmp_path / "backgrounds"))
     recomposed = batch["alpha"] * batch["fg"] + (1 - batch["alpha"]) * batch["bg"]
     inside = (batch["fg"] > 0.02).all(-1) & (batch["fg"] < 0.98).all(-1)  # away from clipping
     np.testing.assert_allclose(batch["image"][inside], recomposed[inside], atol=2e-2)

@@ -99,3 +99,25 @@ def test_half_precision_inputs_give_float32_losses():
     assert _value(parts["trimap_loss"]) == pytest.approx(-math.log(0.7), rel=1e-3)
     alpha_loss = losses.alpha_prediction_loss(_alpha(0.0, 1.0).astype(np.float16), _alpha(0.0, 0.0))
     assert ops.convert_to_numpy(alpha_loss).dtype == np.float32
+
+
+def test_stage_2_losses_average_over_the_band_and_include_the_raw_alpha():
+    alpha_true = np.zeros((1, 4, 4, 1), np.float32)
+    alpha_pred = alpha_true.copy()
+    alpha_pred[0, 0, 0, 0] = 1.0                       # one wrong pixel, inside the band
+    band = np.zeros_like(alpha_true)
+    band[0, :2, :2] = 1.0                              # 4 band pixels
+    image = np.full((1, 4, 4, 3), 0.5, np.float32)
+    batch = {"alpha": alpha_true, "image": image, "fg": image, "bg": image * 0, "has_fg_bg": np.ones(1, np.float32),
+             "raw_alpha_band": band}
+    eps = losses.CHARBONNIER_EPSILON
+    parts = {k: float(v) for k, v in losses.matting_losses(alpha_pred, batch, alpha_raw=alpha_pred).items()}
+    expected_alpha = (np.sqrt(1 + eps) + 3 * np.sqrt(eps)) / 4   # over the 4 band pixels, not all 16
+    assert parts["alpha_loss"] == pytest.approx(expected_alpha, rel=1e-5)
+    assert parts["raw_alpha_loss"] == pytest.approx(expected_alpha, rel=1e-5)
+    weights = losses.LossWeights()
+    assert parts["loss"] == pytest.approx(weights.alpha * parts["alpha_loss"] + weights.comp * parts["comp_loss"]
+                                          + weights.raw_alpha * parts["raw_alpha_loss"], rel=1e-6)
+    whole = losses.matting_losses(alpha_pred, {k: v for k, v in batch.items() if k != "raw_alpha_band"})
+    assert "raw_alpha_loss" not in whole
+    assert float(whole["alpha_loss"]) == pytest.approx((np.sqrt(1 + eps) + 15 * np.sqrt(eps)) / 16, rel=1e-5)

@@ -70,7 +70,7 @@ def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_d
 def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
     out = tmp_path / "mnet"
     command = [sys.executable, "pretrain_mnet.py", "--data-dir", str(data_dir), "--out-dir", str(out),
-               "--input-size", "32", "--crop-sizes", "32", "--epochs", "3", "--steps-per-epoch", "40",
+               "--input-size", "32", "--epochs", "3", "--steps-per-epoch", "40",
                "--val-fraction", "0.25"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -93,7 +93,7 @@ def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
 def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(tnet_run, data_dir, tmp_path, capsys):
     mnet_out = tmp_path / "mnet"
     assert pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(mnet_out), "--input-size", "32",
-                               "--crop-sizes", "32", "--epochs", "1", "--steps-per-epoch", "1",
+                               "--epochs", "1", "--steps-per-epoch", "1",
                                "--val-fraction", "0"]) == 0
     common = ["--data-dir", str(data_dir), "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
               "--val-fraction", "0.25"]
@@ -117,8 +117,10 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     from shm.training.stages import TrainOptions, split_samples
 
     def names(fraction, seed=0):
-        train, val = split_samples(TrainOptions(data_dir=data_dir, out_dir=data_dir, val_fraction=fraction, seed=seed))
-        return [s.name for s in train], val and [s.name for s in val]
+        sources, val = split_samples(TrainOptions(data_dir=[data_dir], out_dir=data_dir, val_fraction=fraction,
+                                                  seed=seed))
+        (source,) = sources
+        return [s.name for s in source.samples], val and [s.name for s in val]
 
     train, val = names(0.25)
     assert len(val) == 2 and len(train) == 6 and not set(train) & set(val)
@@ -126,3 +128,13 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     assert names(0.0)[1] is None and len(names(0.01)[1]) == 1
     with pytest.raises(ValueError, match="--val-fraction"):
         names(1.0)
+
+
+def test_data_dirs_take_an_optional_weight():
+    from shm.training.stages import parse_data_dir
+
+    assert parse_data_dir("data/ccp") == (Path("data/ccp"), 1.0)
+    assert parse_data_dir("data/ccp_teacher:0.5") == (Path("data/ccp_teacher"), 0.5)
+    assert parse_data_dir("C:/data") == (Path("C:/data"), 1.0)  # not a number: part of the path
+    with pytest.raises(ValueError, match="weight must be positive"):
+        parse_data_dir("data/x:0")

@@ -133,8 +133,11 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    names = [name for name in dict.fromkeys(n for row in rows for n in row)
-             if name != "epoch" and not name.startswith("val_")]
+    logged = list(dict.fromkeys(n for row in rows for n in row))
+    # A validation-only quantity (e.g. the photo scores) gets a panel of its own.
+    names = [name.removeprefix("val_") for name in logged if name != "epoch"
+             and (not name.startswith("val_") or name.removeprefix("val_") not in logged)]
+    names = list(dict.fromkeys(names))
     columns = min(3, len(names))
     lines = math.ceil(len(names) / columns)
     figure, axes = pyplot.subplots(lines, columns, figsize=(4.2 * columns, 3.2 * lines), squeeze=False)
@@ -176,3 +179,29 @@ class HistoryWriter(keras.callbacks.Callback):
         self.rows.append(row)
         write_log(self.out_dir / checkpoints.LOG_CSV, self.rows)
         plot_curves(self.rows, self.out_dir / checkpoints.CURVES_PNG)
+
+
+class PhotoValidation(keras.callbacks.Callback):
+    """Scores the SHM model being trained on validation photos through the real inference path
+    (`shm.Matter` at full resolution, `shm.validation`) after every epoch, before the checkpoint
+    writer reads the logs: `val_photo_sad` / `val_photo_iou` (means over the splits) and
+    `val_<split>_sad` / `val_<split>_iou` per split. Monitor `val_photo_sad` to pick the best
+    epoch on what users see."""
+
+    def __init__(self, splits, working_size: int):
+        super().__init__()
+        self.splits = splits
+        self.working_size = working_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        from shm.backends import KerasRunner
+        from shm.inference import Matter
+        from shm.validation import score_split
+
+        # A new runner each epoch: it freezes the weights as they are now.
+        matter = Matter(KerasRunner(self.model.network), working_size=self.working_size)
+        scores = {split.name: score_split(matter.predict, split) for split in self.splits}
+        for name, values in scores.items():
+            logs[f"val_{name}_sad"], logs[f"val_{name}_iou"] = values["sad"], values["iou"]
+        logs["val_photo_sad"] = float(np.mean([values["sad"] for values in scores.values()]))
+        logs["val_photo_iou"] = float(np.mean([values["iou"] for values in scores.values()]))

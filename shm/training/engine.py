@@ -29,7 +29,7 @@ from shm.training.distribute import is_chief, is_multi_worker
 STAGES = ("tnet", "mnet", "shm")
 LOSS_PARTS = {
     "tnet": ("trimap_loss",),
-    "mnet": ("alpha_loss", "comp_loss"),
+    "mnet": ("alpha_loss", "comp_loss", "raw_alpha_loss"),
     "shm": ("alpha_loss", "comp_loss", "trimap_loss"),
 }
 # The quantity whose validation value picks the best checkpoint (lower is better).
@@ -58,8 +58,9 @@ class StageTrainer(keras.Model):
     """Trains the network of one stage on `shm.data` batch dicts and logs every loss part.
 
     - `"tnet"`: `network(image)` -> trimap probabilities; loss `L_t`.
-    - `"mnet"`: `network(concat(image, true one-hot trimap))` -> raw alpha, fused with the true
-      trimap (`alpha_p = F_gt + U_gt * alpha_r`); loss `L_p = w_alpha L_alpha + w_comp L_comp`.
+    - `"mnet"`: `network(concat(image, input trimap))` -> raw alpha, fused with that trimap
+      (`alpha_p = F + U * alpha_r`; the pipeline perturbs the true trimap into T-Net-like
+      probabilities); loss `L_p = w_alpha L_alpha + w_comp L_comp + w_raw L_raw` over the edge band.
     - `"shm"`: `network(image)` -> the SHM outputs dict; the joint loss with `w_trimap L_t`.
 
     `saved_network` (default `network`) is what the best/last weights files hold, e.g. the T-Net
@@ -106,7 +107,7 @@ class StageTrainer(keras.Model):
         if self.stage == "tnet":
             return losses.tnet_losses(outputs["trimap"], batch)
         if self.stage == "mnet":
-            return losses.matting_losses(outputs["alpha"], batch, self.loss_weights)
+            return losses.matting_losses(outputs["alpha"], batch, self.loss_weights, alpha_raw=outputs["alpha_raw"])
         return losses.shm_losses(outputs, batch, self.loss_weights)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -153,7 +154,8 @@ class FitSettings:
 
 
 BATCH_SHAPES = {"image": (None, None, None, 3), "trimap": (None, None, None, 3), "alpha": (None, None, None, 1),
-                "fg": (None, None, None, 3), "bg": (None, None, None, 3), "has_fg_bg": (None,)}
+                "fg": (None, None, None, 3), "bg": (None, None, None, 3), "has_fg_bg": (None,),
+                "raw_alpha_band": (None, None, None, 1)}
 
 
 def conform_batch(batch: Mapping) -> dict:
@@ -175,7 +177,8 @@ def _shard_by_data(dataset: tf.data.Dataset | None) -> tf.data.Dataset | None:
 def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dataset,
               val_data: tf.data.Dataset | None, settings: FitSettings,
               strategy: tf.distribute.Strategy | None = None,
-              extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> StageTrainer:
+              extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+              validators: Sequence[keras.callbacks.Callback] = (), monitor: str | None = None) -> StageTrainer:
     """Train (or resume) one stage; write checkpoints, the CSV log, TensorBoard logs and plots.
 
     `build_trainer` is called inside the strategy's scope. With `settings.resume`, training goes
@@ -183,7 +186,9 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     out-dir that already holds a run is refused, so no checkpoint is ever overwritten by mistake.
     Raises `TrainingDiverged` when a loss becomes NaN or infinite (the last good checkpoint
     stays) and `CheckpointError` for an unusable resume state. `extra_callbacks` run after the
-    engine's own (so they see each epoch's checkpoint already written).
+    engine's own (so they see each epoch's checkpoint already written); `validators` run before the
+    checkpoint writer and add to the logs (e.g. `callbacks.PhotoValidation`), and `monitor` names the
+    logged quantity that picks the best epoch (default: the stage's `MONITORED`, on validation data).
     """
     strategy = strategy or tf.distribute.get_strategy()
     out_dir = Path(settings.out_dir)
@@ -205,12 +210,14 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
         print(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {settings.epochs}); nothing to do")
         return trainer
 
-    monitor = MONITORED[trainer.stage]
-    monitor = f"val_{monitor}" if val_data is not None else monitor
+    if monitor is None:
+        monitor = MONITORED[trainer.stage]
+        monitor = f"val_{monitor}" if val_data is not None else monitor
     history = training_callbacks.HistoryWriter(out_dir, initial_epoch, write=chief)
     callbacks = [
         training_callbacks.cosine_schedule(settings.learning_rate, settings.epochs, settings.final_lr_fraction),
         training_callbacks.NonFiniteGuard(out_dir),
+        *validators,
         # The log before the checkpoint: a kill between the two leaves a log row that the resumed
         # run drops and redoes, never a checkpointed epoch missing from the log.
         history,

@@ -19,34 +19,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.layers import Normalize
+from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
 from shm.console import progress
+from shm.geometry import network_size
 from shm.io import ImageReadError, list_images, read_image, write_png_atomic
 from shm.losses import LossWeights
-from shm.training.callbacks import TrainingDiverged
+from shm.training.callbacks import PhotoValidation, TrainingDiverged
 from shm.training.checkpoints import load_weights_checked
 from shm.training.distribute import STRATEGIES, make_strategy, set_mixed_precision
 from shm.training.engine import FitSettings, StageTrainer, fit_stage
 from shm.trimap import to_png_values
+from shm.upsampling import resize
+from shm.validation import ValidationSplit
 
 DEFAULT_LEARNING_RATES = {"tnet": 1e-3, "mnet": 1e-4, "shm": 1e-4}
 DEFAULT_EPOCHS = {"tnet": 50, "mnet": 50, "shm": 20}
-TNET_SIZES = {"lite": 320, "pspnet50": 473}
-MNET_CROP_SIZE = 320
 
 
 @dataclasses.dataclass
 class TrainOptions:
     """Everything a stage needs; the fields are the flags of `add_common_arguments` and the stage's own."""
 
-    data_dir: Path
+    data_dir: Sequence[str | Path]  # folders, each optionally `FOLDER:WEIGHT` (`parse_data_dir`)
     out_dir: Path
     preset: str = "lite"
-    input_size: int | None = None
+    working_size: int | None = None
     batch_size: int = 4
     epochs: int | None = None
     lr: float | None = None
@@ -56,7 +57,7 @@ class TrainOptions:
     strategy: str = "default"
     mixed_precision: bool = False
     list_file: str | None = None
-    val_dir: Path | None = None
+    val_dir: Sequence[Path] | None = None
     val_fraction: float = 0.1
     seed: int = 0
     backgrounds_dir: Path | None = None
@@ -68,10 +69,10 @@ class TrainOptions:
     imagenet_weights: str | None = None
     # stage 2
     mnet_init: str | None = None
-    crop_sizes: Sequence[int] = (320, 480, 640)
     # stage 3
     tnet_weights: Path | None = None
     mnet_weights: Path | None = None
+    photo_val_dir: Sequence[Path] | None = None
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -81,12 +82,14 @@ class TrainOptions:
 def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
     """The flags every stage shares; defaults that differ by stage are set from `stage`."""
     group = parser.add_argument_group("data")
-    group.add_argument("--data-dir", type=Path, required=True,
-                       help="data folder: image/, alpha/ or mask/, optional fg/ and bg/ (docs/design.md)")
-    group.add_argument("--list-file", help="list of stems to train on (a path or a name inside --data-dir); "
+    group.add_argument("--data-dir", nargs="+", required=True, metavar="FOLDER[:WEIGHT]",
+                       help="data folders: image/, alpha/ or mask/, optional fg/ and bg/ (docs/data.md); "
+                            "several are drawn from in proportion to WEIGHT (default 1) times their size, "
+                            "e.g. data/ccp_train data/ccp_teacher:0.5")
+    group.add_argument("--list-file", help="list of stems to train on (a path, or a name inside each --data-dir); "
                        "default: every photo")
-    group.add_argument("--val-dir", type=Path,
-                       help="a separate validation data folder (then --val-fraction is not used)")
+    group.add_argument("--val-dir", type=Path, nargs="+",
+                       help="separate validation data folders (then --val-fraction is not used)")
     group.add_argument("--val-fraction", type=float, default=0.1,
                        help="fraction of --data-dir's samples held out for validation, chosen with --seed; "
                             "0 trains without validation (the best checkpoint then follows the training loss) "
@@ -94,16 +97,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of the split, shuffling and augmentation "
                        "(default: %(default)s)")
     group.add_argument("--backgrounds-dir", type=Path,
-                       help="extra background photos to composite the people onto (default: only bg/)")
+                       help="photos without people to composite the people onto (python -m shm.backgrounds "
+                            "makes them from the training photos; default: no compositing)")
 
     group = parser.add_argument_group("model and optimisation")
     group.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
                        help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); pspnet50: the paper's "
                             "(default: %(default)s)")
-    size_help = {"tnet": "T-Net training size (default: 320 for lite, 473 for pspnet50)",
-                 "mnet": f"M-Net crop size after resizing (default: {MNET_CROP_SIZE})",
-                 "shm": "whole-model training size (default: the preset's working size, 320 lite / 512 pspnet50)"}
-    group.add_argument("--input-size", type=int, help=size_help[stage])
+    group.add_argument("--working-size", "--input-size", type=int, dest="working_size",
+                       help="the longer side photos are seen at, as at inference (shm.geometry; default: the "
+                            "preset's working size, 320 lite / 512 pspnet50); the pspnet50 T-Net resizes to 473 inside")
     group.add_argument("--batch-size", type=int, default=4, help="global batch size, split over the devices "
                        "(default: %(default)s)")
     group.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS[stage],
@@ -161,43 +164,71 @@ def run_cli(function: Callable, *arguments) -> int:
 # --------------------------------------------------------------------------------------------------
 # data
 
-def split_samples(options: TrainOptions) -> tuple[list, list | None]:
-    """Training and validation samples: --val-dir, or a seeded --val-fraction of --data-dir."""
-    samples = data.discover_samples(options.data_dir, options.list_file, skip_bad=True)
-    print(samples.summary())
+def parse_data_dir(text: str | Path) -> tuple[Path, float]:
+    """`FOLDER` or `FOLDER:WEIGHT` -> (folder, weight); a weight must be a positive number."""
+    folder, _, weight = str(text).rpartition(":")
+    if not folder or not weight.replace(".", "", 1).isdigit():
+        return Path(text), 1.0
+    if float(weight) <= 0:
+        raise ValueError(f"--data-dir {text}: the weight must be positive")
+    return Path(folder), float(weight)
+
+
+def _discover(folder: Path, list_file: str | None, label: str) -> list:
+    samples = data.discover_samples(folder, list_file, skip_bad=True)
+    print(f"{label}{samples.summary()}")
     for problem in samples.skipped:
         print(f"skipped: {problem}")
-    train = list(samples)
+    without = sum(s.fg is None or s.bg is None for s in samples)
+    if without:
+        print(f"warning: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
+              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)",
+              file=sys.stderr)
+    return list(samples)
+
+
+def split_samples(options: TrainOptions) -> tuple[list[data.Source], list | None]:
+    """Training sources (one per --data-dir, with its weight) and validation samples: --val-dir,
+    or a seeded --val-fraction of the training samples (taken from each folder alike)."""
+    sources = [data.Source(_discover(folder, options.list_file, ""), weight)
+               for folder, weight in map(parse_data_dir, options.data_dir)]
     if options.val_dir is not None:
-        val_samples = data.discover_samples(options.val_dir, skip_bad=True)
-        print(f"validation: {val_samples.summary()}")
-        return train, list(val_samples)
+        return sources, [s for folder in options.val_dir for s in _discover(folder, None, "validation: ")]
     if not 0.0 <= options.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {options.val_fraction}")
-    held_out = max(1, round(len(train) * options.val_fraction)) if options.val_fraction > 0 else 0
-    if held_out == 0:
-        return train, None
-    if held_out >= len(train):
-        raise ValueError(f"{options.data_dir}: {len(train)} samples are too few to hold out {held_out} for validation")
-    random.Random(options.seed).shuffle(train)
-    return train[held_out:], train[:held_out]
+    if options.val_fraction == 0:
+        return sources, None
+    train_sources, held_out = [], []
+    for source in sources:
+        samples = list(source.samples)
+        count = max(1, round(len(samples) * options.val_fraction))
+        if count >= len(samples):
+            raise ValueError(f"{len(samples)} samples are too few to hold out {count} for validation")
+        random.Random(options.seed).shuffle(samples)
+        train_sources.append(data.Source(samples[count:], source.weight))
+        held_out += samples[:count]
+    return train_sources, held_out
 
 
-def _datasets(options: TrainOptions, make: Callable) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
-    train_samples, val_samples = split_samples(options)
-    train = make(train_samples, training=True)
-    if options.steps_per_epoch:
-        train = train.repeat()
-    val = make(val_samples, training=False) if val_samples else None
-    return train, val
+def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
+    """The stage's training and validation data, and the training steps of one epoch (by default
+    as many batches as the training samples fill)."""
+    sources, val_samples = split_samples(options)
+    settings = resolve_preset(options.preset)
+    common = dict(working_size=options.working_size or settings["working_size"], batch_size=options.batch_size,
+                  seed=options.seed, multiple=settings["size_multiple"])
+    train = data.make_dataset(stage, sources, training=True, backgrounds_dir=options.backgrounds_dir, **common)
+    val = data.make_dataset(stage, val_samples, training=False, **common) if val_samples else None
+    steps = options.steps_per_epoch or max(1, sum(len(s.samples) for s in sources) // options.batch_size)
+    return train, val, steps
 
 
-def _fit_settings(options: TrainOptions, stage: str) -> FitSettings:
+def _fit_settings(options: TrainOptions, stage: str, steps_per_epoch: int) -> FitSettings:
     return FitSettings(out_dir=options.out_dir,
                        epochs=options.epochs or DEFAULT_EPOCHS[stage],
                        learning_rate=options.lr or DEFAULT_LEARNING_RATES[stage],
                        resume=options.resume, final_lr_fraction=options.final_lr_fraction,
-                       steps_per_epoch=options.steps_per_epoch, preset=options.preset)
+                       steps_per_epoch=steps_per_epoch, preset=options.preset)
 
 
 def _strategy(options: TrainOptions) -> tf.distribute.Strategy:
@@ -210,18 +241,20 @@ def _strategy(options: TrainOptions) -> tf.distribute.Strategy:
 # --------------------------------------------------------------------------------------------------
 # networks
 
-def build_tnet_for_training(preset: str, input_size: int | None = None, ade20k_weights: Path | None = None,
+def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
                             imagenet_weights: str | None = None) -> tuple[keras.Model, keras.Model]:
-    """(the network stage 1 trains on RGB [0, 1], the T-Net inside it whose weights are saved).
+    """(the network stage 1 trains on RGB [0, 1] of any valid size, the T-Net inside it whose
+    weights are saved).
 
-    PSPNet-50 takes keras-segmentation's preprocessed input, so a `Normalize` (the one the SHM model
-    puts in front of it) comes first; the light T-Net normalises inside itself.
+    A T-Net of fixed size (PSPNet-50, 473) gets the SHM graph's resize in front and behind, and
+    PSPNet-50's `Normalize` (it takes keras-segmentation's preprocessed input); the light T-Net
+    takes any size and normalises inside itself.
     `imagenet_weights`: for lite, the MobileNetV2 `.npz` (None: the default file; "none": random).
     """
     settings = resolve_preset(preset)
     kwargs = dict(settings["tnet_kwargs"])
     if preset == "lite":
-        kwargs.update(input_size=input_size, backbone_weights=None if imagenet_weights == "none" else "imagenet")
+        kwargs.update(backbone_weights=None if imagenet_weights == "none" else "imagenet")
         if imagenet_weights not in (None, "none"):
             kwargs["weights_path"] = imagenet_weights
     tnet = settings["tnet_builder"](**kwargs)
@@ -229,10 +262,17 @@ def build_tnet_for_training(preset: str, input_size: int | None = None, ade20k_w
         if preset != "pspnet50":
             raise ValueError(f"--ade20k-weights {ade20k_weights}: only the pspnet50 preset uses ADE20K weights")
         print(load_ade20k_weights(tnet, ade20k_weights))
-    if settings["tnet_mean"] is None:
+    if settings["tnet_mean"] is None and settings["tnet_size"] is None:
         return tnet, tnet
-    image = keras.Input((input_size, input_size, 3), name="image")
-    probs = tnet(Normalize(settings["tnet_mean"], settings["tnet_std"], name="tnet_normalize")(image))
+    image = keras.Input((None, None, 3), name="image")
+    tnet_input = image
+    if settings["tnet_size"] is not None:
+        tnet_input = Resize(settings["tnet_size"], settings["tnet_size"], name="tnet_resize")(image)
+    if settings["tnet_mean"] is not None:
+        tnet_input = Normalize(settings["tnet_mean"], settings["tnet_std"], name="tnet_normalize")(tnet_input)
+    probs = tnet(tnet_input)
+    if settings["tnet_size"] is not None:
+        probs = ResizeLike(name="trimap_resize")([probs, image])
     return keras.Model(image, probs, name=f"{tnet.name}_on_rgb"), tnet
 
 
@@ -253,32 +293,26 @@ def build_mnet_for_training(preset: str, mnet_init: str | None = None) -> keras.
 def train_tnet(options: TrainOptions) -> StageTrainer:
     """Stage 1: the T-Net on trimaps made from the alphas; loss `L_t`."""
     strategy = _strategy(options)
-    size = options.input_size or TNET_SIZES[options.preset]
-    train, val = _datasets(options, lambda samples, training: data.make_tnet_dataset(
-        samples, size, options.batch_size, training=training, seed=options.seed,
-        backgrounds_dir=options.backgrounds_dir))
+    train, val, steps = _datasets(options, "tnet")
 
     def build() -> StageTrainer:
-        network, tnet = build_tnet_for_training(options.preset, size if options.preset == "pspnet50" else None,
-                                                options.ade20k_weights, options.imagenet_weights)
+        network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights, options.imagenet_weights)
         return StageTrainer(network, "tnet", saved_network=tnet)
 
-    return fit_stage(build, train, val, _fit_settings(options, "tnet"), strategy)
+    return fit_stage(build, train, val, _fit_settings(options, "tnet", steps), strategy)
 
 
 def train_mnet(options: TrainOptions) -> StageTrainer:
-    """Stage 2: the M-Net on ground-truth trimaps (`alpha_p = F_gt + U_gt * alpha_r`); loss `L_p`."""
+    """Stage 2: the M-Net on perturbed ground-truth trimaps (`alpha_p = F + U * alpha_r`); loss `L_p`
+    with the raw-alpha part, over the edge band."""
     strategy = _strategy(options)
-    size = options.input_size or MNET_CROP_SIZE
-    train, val = _datasets(options, lambda samples, training: data.make_mnet_dataset(
-        samples, options.batch_size, crop_sizes=tuple(options.crop_sizes), output_size=size, training=training,
-        seed=options.seed, backgrounds_dir=options.backgrounds_dir))
+    train, val, steps = _datasets(options, "mnet")
 
     def build() -> StageTrainer:
         return StageTrainer(build_mnet_for_training(options.preset, options.mnet_init), "mnet",
                             loss_weights=options.loss_weights)
 
-    return fit_stage(build, train, val, _fit_settings(options, "mnet"), strategy)
+    return fit_stage(build, train, val, _fit_settings(options, "mnet", steps), strategy)
 
 
 def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -> keras.Model:
@@ -294,35 +328,40 @@ def train_shm(options: TrainOptions) -> StageTrainer:
     if options.tnet_weights is None or options.mnet_weights is None:
         raise ValueError("the end-to-end stage needs --tnet-weights and --mnet-weights (stages 1 and 2)")
     strategy = _strategy(options)
-    size = options.input_size or resolve_preset(options.preset)["working_size"]
-    train, val = _datasets(options, lambda samples, training: data.make_shm_dataset(
-        samples, size, options.batch_size, training=training, seed=options.seed,
-        backgrounds_dir=options.backgrounds_dir))
+    train, val, steps = _datasets(options, "shm")
 
     def build() -> StageTrainer:
         model = build_shm_from_stages(options.preset, options.tnet_weights, options.mnet_weights)
         return StageTrainer(model, "shm", loss_weights=options.loss_weights)
 
-    return fit_stage(build, train, val, _fit_settings(options, "shm"), strategy)
+    validators, monitor = [], None
+    if options.photo_val_dir:
+        splits = [ValidationSplit.from_folder(folder) for folder in options.photo_val_dir]
+        working_size = options.working_size or resolve_preset(options.preset)["working_size"]
+        validators, monitor = [PhotoValidation(splits, working_size)], "val_photo_sad"
+    return fit_stage(build, train, val, _fit_settings(options, "shm", steps), strategy,
+                     validators=validators, monitor=monitor)
 
 
 # --------------------------------------------------------------------------------------------------
 # T-Net prediction
 
 def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: str = "lite",
-                    input_size: int | None = None) -> int:
+                    working_size: int | None = None) -> int:
     """Write `output_dir/<stem>.png` trimaps (0/128/255) of every photo in `input_dir`; return failures.
 
-    `weights` (a stage-1 `best.weights.h5`) is only read. Each photo is resized to the T-Net size,
-    the probabilities resized back to the photo's size. A bad photo is reported and skipped.
+    `weights` (a stage-1 `best.weights.h5`) is only read. Each photo is seen as `shm.Matter` sees it
+    (`shm.geometry.network_size`, `shm.upsampling.resize`), the probabilities resized back to the
+    photo's size. A bad photo is reported and skipped.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir}: no such folder")
     if output_dir.resolve() == input_dir.resolve():
         raise ValueError(f"{output_dir}: the output folder must differ from the input folder")
-    size = input_size or TNET_SIZES[preset]
-    network, tnet = build_tnet_for_training(preset, size, imagenet_weights="none")
+    settings = resolve_preset(preset)
+    working_size = working_size or settings["working_size"]
+    network, tnet = build_tnet_for_training(preset, imagenet_weights="none")
     load_weights_checked(tnet, weights, f"T-Net weights of preset {preset!r}")
     photos = list_images(input_dir)
     if not photos:
@@ -335,10 +374,9 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
             print(f"error: {error}", file=sys.stderr)
             failures += 1
             continue
-        image = tf.image.resize(tf.convert_to_tensor(rgb[None], tf.float32) / 255.0, (size, size))
-        probs = network(image, training=False)
-        probs = tf.image.resize(tf.cast(probs, tf.float32), rgb.shape[:2])
-        classes = tf.argmax(probs[0], axis=-1)
+        small = resize(rgb, *network_size(*rgb.shape[:2], working_size, settings["size_multiple"]))
+        probs = np.asarray(network(small[None].astype(np.float32) / 255.0, training=False))[0]
+        classes = np.argmax(resize(probs, *rgb.shape[:2]), axis=-1)
         write_png_atomic(output_dir / f"{path.stem}.png", np.asarray(to_png_values(classes)))
     print(f"{len(photos) - failures} trimaps written to {output_dir}, {failures} failed")
     return failures

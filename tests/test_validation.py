@@ -1,0 +1,55 @@
+"""Scores of candidate models on validation photos (shm.validation, evaluate.py --model)."""
+import numpy as np
+import pytest
+from PIL import Image
+
+import evaluate
+from shm import validation
+
+
+def test_scores_of_one_photo():
+    mask = np.zeros((100, 80), np.float32)
+    mask[20:80, 20:60] = 1.0
+    perfect = validation.score_photo(mask, mask, mask)
+    assert perfect["sad"] == perfect["sad_soft"] == perfect["sad_edge"] == 0.0 and perfect["iou"] == 1.0
+    shifted = np.roll(mask, 2, axis=1)  # an edge error only: all of it lies in the edge band
+    scores = validation.score_photo(shifted, mask, None)
+    assert scores["sad"] == pytest.approx(2 * 60 * 2 / 1000) and scores["sad_edge"] == pytest.approx(scores["sad"])
+    assert np.isnan(scores["sad_soft"]) and scores["iou"] == pytest.approx(38 * 60 / (42 * 60))
+    blob = mask.copy()
+    blob[85:95, 5:15] = 1.0  # a semantic error far from the edge: not in the band
+    scores = validation.score_photo(blob, mask, None)
+    assert scores["sad"] == pytest.approx(0.1) and scores["sad_edge"] == 0.0
+
+
+def _split(tmp_path, names=("a", "b"), soft=("a",)):
+    for folder in ("image", "mask", "alpha"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (48, 40, 3), np.uint8)).save(tmp_path / "image" / f"{name}.jpg")
+        mask = np.zeros((48, 40), np.uint8)
+        mask[10:40, 10:30] = 255
+        Image.fromarray(mask).save(tmp_path / "mask" / f"{name}.png")
+        if name in soft:
+            Image.fromarray(mask).save(tmp_path / "alpha" / f"{name}.png")
+    return tmp_path
+
+
+def test_split_scores_average_soft_alpha_sad_over_the_photos_that_have_one(tmp_path):
+    split = validation.ValidationSplit.from_folder(_split(tmp_path))
+    assert [p.name for p in split.photos] == ["a", "b"] and split.photos[1].soft_alpha is None
+    scores = validation.score_split(lambda image: np.zeros(image.shape[:2], np.float32), split)
+    assert scores["sad"] == pytest.approx(0.6) and scores["sad_soft"] == pytest.approx(0.6)
+    assert scores["iou"] == 0.0
+    with pytest.raises(ValueError, match="needs image/ and mask/"):
+        validation.ValidationSplit.from_folder(tmp_path / "mask")
+
+
+def test_evaluate_scores_the_shipped_model_beside_candidates(tmp_path, capsys):
+    split = _split(tmp_path / "val")
+    assert evaluate.main(["--model", "--split", str(split), "--threads", "1", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| model | val SAD / IoU | val SAD soft / edge |") and lines[2].startswith("| shipped |")
+    assert evaluate.main(["--model", str(tmp_path / "missing.onnx"), "--split", str(split), "--no-progress"]) == 2
+    assert "missing.onnx: no such model file" in capsys.readouterr().err
