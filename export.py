@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from shm.backends import thread_count
     from shm.export import FORMATS  # light: shm.export imports TensorFlow only when exporting
 
     # Defaults are spelled out in each help text: ArgumentDefaultsHelpFormatter would add "(default: None)".
@@ -48,8 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "second shape; how weights/shm_lite.onnx is made (default: fixed size)")
     parser.add_argument("--output", required=True, metavar="PATH",
                         help="where to write the export (.keras / .tflite / .onnx file, or a directory "
-                             "for savedmodel), atomically")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                             "for savedmodel), atomically; an existing one is kept unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output (default: refuse before any work)")
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads of the TFLite / ONNX runtime for the check and the benchmark "
                              "(default: every core)")
     parser.add_argument("--benchmark", action="store_true",
@@ -62,20 +66,23 @@ def main(argv: list[str] | None = None) -> int:
     from shm.backends import load_backend
     from shm.console import quiet_tensorflow
     from shm.export import benchmark, export_model
+    from shm.io import stop_on_sigterm_like_sigint, sweep_stale_temporaries
 
     quiet_tensorflow()  # its start-up lines would bury the report
-
+    stop_on_sigterm_like_sigint()
+    for path in sweep_stale_temporaries(Path(args.output).parent):
+        print(f"note: removed {path}, a temporary of an interrupted export")
     print(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", flush=True)
     try:
         report = export_model(args.weights, args.format, args.output, quantize=args.quantize, preset=args.preset,
                               input_size=args.input_size, num_threads=args.threads,
-                              dynamic_size=args.dynamic_size)
-    except ValueError as error:
+                              dynamic_size=args.dynamic_size, overwrite=args.overwrite)
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(report.describe())
     if args.benchmark:
-        runner = load_backend(report.path, args.format, num_threads=args.threads)
+        runner = load_backend(report.path, args.format, num_threads=args.threads, trust_savedmodel=True)
         size = report.input_size
         seconds = benchmark(runner, size)
         print(f"benchmark: {args.format} ({args.quantize or 'float32'}) at {size[0]}x{size[1]}, batch 1: "

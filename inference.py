@@ -30,8 +30,9 @@ SINGLE_OUTPUT_SUFFIXES = (".png", ".mp4", ".webm")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from shm.backends import BACKENDS  # light: no TensorFlow
+    from shm.backends import BACKENDS, thread_count  # light: no TensorFlow
     from shm.inference import OUTPUT_KINDS
+    from shm.io import DEFAULT_MAX_PIXELS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -67,17 +68,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: each image is a photo of its own)")
     parser.add_argument("--weights", metavar="PATH", default=None,
                         help="a whole SHM model saved as .keras, an export of export.py (.tflite, "
-                             ".onnx, SavedModel directory), or a training checkpoint *.weights.h5 of "
-                             "--preset's model (default: the preset's shipped model for --backend: "
-                             "weights/shm_lite.onnx for lite, weights/shm_lite.keras with --backend keras)")
+                             ".onnx, SavedModel directory with --trust-savedmodel), or a training "
+                             "checkpoint *.weights.h5 of --preset's model (default: the preset's shipped "
+                             "model for --backend: weights/shm_lite.onnx for lite, weights/shm_lite.keras "
+                             "with --backend keras)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="what runs the network; must match the --weights file's format, which it "
                              "is inferred from when omitted (default: the preset's fastest, onnx "
                              "(onnxruntime, no TensorFlow import) for lite's shipped model; keras "
                              "for .keras and .weights.h5 files, tflite for .tflite, onnx for .onnx, "
                              "savedmodel for a SavedModel directory). Fixed-size exports run at their "
-                             "size (the photo is resized to it and --working-size is ignored)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                             "size (the photo is fitted into it with its aspect ratio, padded, and "
+                             "--working-size is ignored)")
+    parser.add_argument("--trust-savedmodel", action="store_true",
+                        help="allow a SavedModel directory as --weights: its graph can read and write files, "
+                             "so only for models you made or trust (default: refused; .onnx, .tflite and "
+                             ".keras files cannot do that, see docs/inference.md)")
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads of the TFLite / ONNX runtime (default: every core); keras and "
                              "savedmodel use TensorFlow's settings")
     parser.add_argument("--preset", default="lite",
@@ -92,6 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: none; video composites use #00ff00)")
     parser.add_argument("--save-trimap", action="store_true",
                         help="also write the predicted trimap NAME_trimap.png (0/128/255)")
+    parser.add_argument("--max-pixels", type=float, default=None, metavar="MP",
+                        help="largest photo to matte, in megapixels; larger ones fail with one line before "
+                             "they are decoded (memory: about 30 bytes per pixel) "
+                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (by default they are kept and the file is skipped)")
     parser.add_argument("--timings", action="store_true",
@@ -156,8 +167,16 @@ def collect(args: argparse.Namespace, output_dir: Path):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.batch import INTERRUPTED_STATUS
-    from shm.inference import (Matter, OutputOptions, check_output_dir, display_problem, matte_jobs,
-                               output_paths, parse_background, run_camera)
+    from shm.io import check_output_dir, set_max_pixels, stop_on_sigterm_like_sigint, sweep_stale_temporaries
+
+    stop_on_sigterm_like_sigint()
+    if args.max_pixels is not None:
+        if args.max_pixels <= 0:
+            print(f"error: --max-pixels must be positive, got {args.max_pixels:g}", file=sys.stderr)
+            return 2
+        set_max_pixels(round(args.max_pixels * 1e6))
+    from shm.inference import (Matter, OutputOptions, check_output_settings, display_problem, matte_jobs,
+                               output_paths, parse_background, renamed_outputs, run_camera)
 
     # With the output on standard output, people's lines go to stderr.
     say = sys.stderr if args.output == "-" else sys.stdout
@@ -174,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         if single_output(args):
             output_paths(jobs[0], options)  # a name that does not fit the output: refused before any work
         matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size,
-                                    backend=args.backend, num_threads=args.threads)
+                                    backend=args.backend, num_threads=args.threads,
+                                    trust_savedmodel=args.trust_savedmodel)
         if args.camera is None and args.output != "-":
             check_output_dir(output_dir)
     except (ValueError, OSError, RuntimeError) as error:
@@ -193,6 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera {args.camera}: {frames} frames shown")
         return 0
 
+    notes = []
+    if not single_output(args):  # a folder of outputs: its leftovers and its settings record
+        notes += [f"removed {path}, a temporary file of an interrupted run"
+                  for path in sweep_stale_temporaries(output_dir, recursive=args.recursive)]
+        try:
+            unrecorded = check_output_settings(matter, jobs, options)
+        except (ValueError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        notes += renamed_outputs(jobs) + ([unrecorded] if unrecorded else [])
+    for line in notes:
+        if not args.quiet:
+            print(f"note: {line}", file=say)
     start = time.perf_counter()
     summary = matte_jobs(matter, jobs, options)
     summary.ignored = len(ignored)

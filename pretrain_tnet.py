@@ -5,6 +5,9 @@ Train (checkpoints, log.csv, curves.png and tensorboard/ go to --out-dir):
     python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_lite \\
         --preset lite --epochs 50 --batch-size 8
 
+    python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_effnet \\
+        --preset lite_efficientnet --epochs 50 --batch-size 8  # EfficientNet-Lite0 encoder (ImageNet start)
+
     python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_psp --preset pspnet50 \\
         --ade20k-weights pspnet50_ade20k.h5          # the paper's T-Net from ADE20K weights
 
@@ -20,8 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from shm.training.stages import (add_common_arguments, options_from_args, predict_trimaps, run_cli,
-                                 train_tnet)
+from models.presets import PRESETS
+from shm.training.stages import add_common_arguments, options_from_args, predict_trimaps, run_cli, train_tnet
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,8 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="pspnet50: keras-segmentation's pspnet50_ade20k.h5 to start from (its classifier "
                             "is replaced); default: random initialisation")
     group.add_argument("--imagenet-weights",
-                       help="lite: the converted MobileNetV2 ImageNet .npz (default: weights/mobilenet_v2_imagenet.npz); "
-                            "'none' starts from random weights")
+                       help="lite presets: the converted ImageNet .npz of the T-Net's backbone (default: "
+                            "weights/mobilenet_v2_imagenet.npz for lite, weights/efficientnet_lite0_imagenet.npz "
+                            "for lite_efficientnet); 'none' starts from random weights")
 
     predict = commands.add_parser("predict", help="write trimap PNGs (0/128/255) of a folder of photos",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     predict.add_argument("--output", type=Path, required=True, help="folder for <stem>.png trimaps (created)")
     predict.add_argument("--weights", type=Path, required=True,
                          help="T-Net weights of stage 1 (best.weights.h5 or last.weights.h5); never modified")
-    predict.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
+    predict.add_argument("--preset", choices=sorted(PRESETS), default="lite",
                          help="the preset the weights were trained with (default: %(default)s)")
     predict.add_argument("--working-size", "--input-size", type=int, dest="working_size",
                          help="the longer side photos are seen at, as by inference.py (default: the preset's, "

@@ -15,12 +15,13 @@ from models.profiling import count_flops, preset_parts
 
 def print_summary(presets: list[str], size: int | None) -> None:
     """Parameters and GFLOPs (TF profiler, multiply-add = 2) of T-Net, M-Net and the whole model."""
-    print(f"{'preset':<10} {'part':<6} {'input (batch 1)':<18} {'params':>12} {'GFLOPs':>9}")
+    width = max(len("preset"), *map(len, presets))
+    print(f"{'preset':<{width}} {'part':<6} {'input (batch 1)':<18} {'params':>12} {'GFLOPs':>9}")
     for preset in presets:
         _, parts = preset_parts(preset, size)
         for part, (model, shape) in parts.items():
             flops = count_flops(model, shape)
-            print(f"{preset:<10} {part:<6} {'x'.join(map(str, shape[1:])):<18} {model.count_params():>12,} "
+            print(f"{preset:<{width}} {part:<6} {'x'.join(map(str, shape[1:])):<18} {model.count_params():>12,} "
                   f"{flops / 1e9:>9.2f}", flush=True)
 
 

@@ -1,4 +1,4 @@
-"""The light T-Net: torchvision-exact MobileNetV2 encoder + a small U-Net decoder -> (B, U, F) softmax.
+"""The light T-Net: an ImageNet MobileNetV2 or EfficientNet-Lite0 encoder + a small U-Net decoder -> (B, U, F) softmax.
 
 Input (batch, H, W, 3) RGB float32 in [0, 1], H and W multiples of 32 (or `None` for any such size);
 output (batch, H, W, 3) probabilities of Background, Uncertain, Foreground. The ImageNet
@@ -11,12 +11,17 @@ from typing import Sequence
 
 import keras
 
+from models.efficientnet_lite import EfficientNetLite0
+from models.inverted_residual import InputSize, spatial_shape
 from models.layers import BN_MOMENTUM, Normalize, ResizeLike
-from models.mobilenetv2 import InputSize, MobileNetV2, spatial_shape
-from models.weights import load_mobilenetv2_imagenet
+from models.mobilenetv2 import MobileNetV2
+from models.weights import load_imagenet_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Both were trained on ImageNet normalised with IMAGENET_MEAN / IMAGENET_STD and give their skip
+# features at the same strides; `backbone=` takes these names.
+BACKBONES = {backbone.DEFAULT_NAME: backbone for backbone in (MobileNetV2, EfficientNetLite0)}
 # The decoder climbs these backbone features, deepest first, one stage per entry of `decoder_widths`.
 SKIP_FEATURES = ("stride16", "stride8", "stride4", "stride2")
 N_CLASSES = 3
@@ -34,17 +39,20 @@ def _separable_conv_bn_relu(x, filters: int, name: str):
 
 @keras.saving.register_keras_serializable(package="shm")
 class LightTNet(keras.Model):
-    """MobileNetV2 + U-Net decoder predicting the 3-class trimap (no weights loaded: see `build_light_tnet`).
+    """Backbone + U-Net decoder predicting the 3-class trimap (no weights loaded: see `build_light_tnet`).
 
     Args:
         input_size: `None` (dynamic), `n` or `(h, w)`; each a multiple of 32.
         decoder_widths: channels of the decoder stages at strides 16, 8, 4, 2.
-        backbone_head: keep MobileNetV2's 1x1 conv to 1280 channels as the deepest feature (default:
+        backbone_head: keep the backbone's 1x1 conv to 1280 channels as the deepest feature (default:
             the 320-channel output of the last block, the usual cut for segmentation; see docs).
+        backbone: `"mobilenetv2"` (torchvision's) or `"efficientnet_lite0"` (`BACKBONES`).
     """
 
     def __init__(self, input_size: InputSize = None, decoder_widths: Sequence[int] = (96, 64, 32, 16),
-                 backbone_head: bool = False, name: str = "light_tnet", **kwargs):
+                 backbone_head: bool = False, backbone: str = "mobilenetv2", name: str = "light_tnet", **kwargs):
+        if backbone not in BACKBONES:
+            raise ValueError(f"LightTNet: unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
         decoder_widths = tuple(int(width) for width in decoder_widths)
         if len(decoder_widths) != len(SKIP_FEATURES):
             raise ValueError(f"LightTNet: decoder_widths needs {len(SKIP_FEATURES)} widths "
@@ -54,8 +62,8 @@ class LightTNet(keras.Model):
             if side is not None and side % 32:
                 raise ValueError(f"LightTNet: input_size {input_size} is not a multiple of 32")
         image = keras.Input(shape=(height, width, 3), name="image")
-        backbone = MobileNetV2(input_size=input_size, include_head=backbone_head, name="mobilenetv2")
-        features = backbone(Normalize(IMAGENET_MEAN, IMAGENET_STD, name="imagenet_normalize")(image))
+        backbone_model = BACKBONES[backbone](input_size=input_size, include_head=backbone_head)
+        features = backbone_model(Normalize(IMAGENET_MEAN, IMAGENET_STD, name="imagenet_normalize")(image))
         x = features["stride32"]
         for skip_name, filters in zip(SKIP_FEATURES, decoder_widths):
             stage = f"decoder_{skip_name}"
@@ -68,10 +76,11 @@ class LightTNet(keras.Model):
         x = keras.layers.Conv2D(N_CLASSES, 3, padding="same", name="trimap_logits")(x)
         trimap = keras.layers.Softmax(axis=-1, name="trimap")(x)
         super().__init__(inputs=image, outputs=trimap, name=name, **kwargs)
-        self.backbone = backbone
-        self.input_size = backbone.input_size
+        self.backbone = backbone_model
+        self.input_size = backbone_model.input_size
         self.decoder_widths = decoder_widths
         self.backbone_head = backbone_head
+        self.backbone_name = backbone
 
     def get_config(self) -> dict:
         return {
@@ -80,6 +89,7 @@ class LightTNet(keras.Model):
             "input_size": self.input_size,
             "decoder_widths": list(self.decoder_widths),
             "backbone_head": self.backbone_head,
+            "backbone": self.backbone_name,
         }
 
     @classmethod
@@ -91,13 +101,16 @@ class LightTNet(keras.Model):
 
 
 def build_light_tnet(input_size: InputSize = None, decoder_widths: Sequence[int] = (96, 64, 32, 16),
-                     backbone_head: bool = False, backbone_weights: str | None = "imagenet",
-                     weights_path: str | None = None, name: str = "light_tnet") -> LightTNet:
-    """Build the light T-Net; `backbone_weights="imagenet"` loads the converted torchvision weights
-    (from `weights_path`, default `weights/mobilenet_v2_imagenet.npz`), `None` leaves them random."""
+                     backbone_head: bool = False, backbone: str = "mobilenetv2",
+                     backbone_weights: str | None = "imagenet", weights_path: str | None = None,
+                     name: str = "light_tnet") -> LightTNet:
+    """Build the light T-Net; `backbone_weights="imagenet"` loads the backbone's converted ImageNet
+    weights (from `weights_path`, default `weights/mobilenet_v2_imagenet.npz` or
+    `weights/efficientnet_lite0_imagenet.npz`), `None` leaves them random."""
     if backbone_weights not in ("imagenet", None):
         raise ValueError(f"build_light_tnet: backbone_weights must be 'imagenet' or None, got {backbone_weights!r}")
-    model = LightTNet(input_size=input_size, decoder_widths=decoder_widths, backbone_head=backbone_head, name=name)
+    model = LightTNet(input_size=input_size, decoder_widths=decoder_widths, backbone_head=backbone_head,
+                      backbone=backbone, name=name)
     if backbone_weights == "imagenet":
-        load_mobilenetv2_imagenet(model, weights_path)
+        load_imagenet_backbone(model, weights_path)
     return model

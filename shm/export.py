@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from shm.backends import (INPUT_NAME, OUTPUT_NAMES, SIGNATURE_NAME, KerasRunner, Runner, check_is_shm,
-                          load_backend, load_shm_model)
-from shm.io import atomic_path
+                          check_num_threads, load_backend, load_shm_model)
+from shm.io import atomic_path, check_output_dir, temporary_prefix
 
 if TYPE_CHECKING:
     import keras
@@ -155,7 +155,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "saved_model.pb").is_file())):
         raise ValueError(f"{path}: exists and is not a SavedModel directory; choose another output")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp"))
     # mkdtemp creates owner-only directories; outputs get the permissions a plain mkdir would give.
     umask = os.umask(0)
     os.umask(umask)
@@ -163,7 +163,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         if path.exists():
-            previous = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            previous = Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".old"))
             os.replace(path, previous / path.name)
             os.replace(temporary, path)
             shutil.rmtree(previous)
@@ -262,7 +262,11 @@ def compare_outputs(expected: dict[str, np.ndarray], actual: dict[str, np.ndarra
                              alpha_flip_fraction=float(np.mean(alpha >= FLOAT32_TOLERANCE)))
 
 
-def _check_arguments(weights: Path | None, format: str, output: Path, quantize: str | None) -> None:
+def _check_arguments(weights: Path | None, format: str, output: Path, quantize: str | None,
+                     input_size: tuple[int, int] | None, num_threads: int | None, overwrite: bool) -> None:
+    """Everything that can be refused before the model is loaded (which takes seconds)."""
+    from models.presets import PRESETS
+
     if format not in FORMATS:
         raise ValueError(f"unsupported export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantize is not None and quantize not in QUANTIZATIONS[format]:
@@ -272,12 +276,22 @@ def _check_arguments(weights: Path | None, format: str, output: Path, quantize: 
         raise ValueError(f"{output}: a {format} export needs the suffix {SUFFIXES[format]}")
     if weights is not None and output.exists() and weights.exists() and output.resolve() == weights.resolve():
         raise ValueError(f"{output}: is the input weights file; choose another output")
+    if output.exists() and not overwrite:
+        raise ValueError(f"{output}: exists; give --overwrite (overwrite=True) to replace it")
+    # Every preset's size multiple is a multiple of the smallest; the model's own is checked once loaded.
+    smallest_multiple = min(settings["size_multiple"] for settings in PRESETS.values())
+    if input_size is not None and (len(input_size) != 2 or any(
+            int(side) != side or side < smallest_multiple or side % smallest_multiple for side in input_size)):
+        raise ValueError(f"input size {' x '.join(map(str, input_size))} must be two positive multiples of "
+                         f"{smallest_multiple} (of 32 for the lite preset)")
+    check_num_threads(num_threads)
+    check_output_dir(output.parent)
 
 
 def export_model(weights: "str | os.PathLike | keras.Model", format: str, output: str | os.PathLike,
                  quantize: str | None = None, input_size: tuple[int, int] | None = None,
                  num_threads: int | None = None, preset: str | None = None,
-                 dynamic_size: bool = False) -> ExportReport:
+                 dynamic_size: bool = False, overwrite: bool = False) -> ExportReport:
     """Export the SHM model in `weights` (a `.keras` file or a loaded model; with `preset`, also a
     `combined_model.py` checkpoint `*.weights.h5`) as `format` (one of FORMATS) to `output`.
 
@@ -286,12 +300,14 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
     `.keras` exports keep the model's own size. `dynamic_size`: savedmodel / tflite / onnx graphs
     that take any (H, W) (multiples of the preset's size multiple), checked at the export size and
     its transpose; for a model built without a fixed input size. `num_threads`: threads of the
-    runner the check loads. Raises `ModelFileError` for a bad weights file, `ValueError` for bad arguments and
-    `ExportCheckError` (nothing written) when a float32 export does not match the Keras model.
+    runner the check loads. An existing `output` is replaced only with `overwrite`. Raises
+    `ModelFileError` for a bad weights file, `ValueError` for bad arguments (before loading the
+    model), `OSError` for an output folder that cannot be written, and `ExportCheckError` (nothing
+    written) when a float32 export does not match the Keras model.
     """
     output = Path(output)
     weights_path = Path(weights) if isinstance(weights, (str, os.PathLike)) else None
-    _check_arguments(weights_path, format, output, quantize)
+    _check_arguments(weights_path, format, output, quantize, input_size, num_threads, overwrite)
     if format == "keras" and (input_size is not None or dynamic_size):
         raise ValueError("keras exports keep the model's own input size; the input size is for "
                          "savedmodel, tflite and onnx")
@@ -323,7 +339,7 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
             write_tflite(inference_function(model, graph_size), temporary, quantize)
         else:
             write_onnx(inference_function(model, graph_size), temporary, quantize)
-        runner = load_backend(temporary, format, num_threads=num_threads)
+        runner = load_backend(temporary, format, num_threads=num_threads, trust_savedmodel=True)  # written here
         differences = OutputDifferences.worst([compare_outputs(reference_outputs, runner(images))
                                                for reference_outputs, images in zip(expected, batches)])
         if quantize is None and not differences.is_float32_exact():

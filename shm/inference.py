@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,8 +36,9 @@ from shm.batch import Interrupted, run_per_file
 from shm.console import progress, report
 from shm.foreground import composite, estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
-from shm.io import IMAGE_EXTENSIONS, atomic_folder, atomic_path, png_bytes, read_image, write_png_atomic
-from shm.upsampling import guided_upsample, resize
+from shm.io import (IMAGE_EXTENSIONS, atomic_folder, atomic_path, png_bytes, read_image, row_bands, to_uint8,
+                    write_png_atomic)
+from shm.upsampling import RowUpsampler, guided_upsample, resize
 from shm.video import VIDEO_FORMATS, FrameSource, VideoError, VideoWriter
 
 if TYPE_CHECKING:
@@ -124,16 +126,20 @@ def as_rgb_uint8(image: "np.ndarray | str | os.PathLike") -> np.ndarray:
                      f"values in [{image.min()}, {image.max()}]")
 
 
+class ModelOutputError(ValueError):
+    """The model gave unusable numbers (NaN or infinite) for an image."""
+
+
 class Matter:
     """Alpha mattes of people in photos: an SHM model plus full-resolution upsampling.
 
     `model`: a runner of any backend (`shm.backends.load_backend`), or a Keras model taking
     (B, H, W, 3) RGB [0, 1] and returning a dict with `alpha` (B, H, W, 1) and `trimap`
     (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (an
-    export made without `dynamic_size`) runs at that size (the photo is stretched to it); a
-    dynamic one (a model built without input size, the shipped `.onnx`) runs at the photo
-    resized so its longer side is `working_size` (keeping the aspect ratio, each side a
-    multiple of 32). `guided_radius` / `guided_eps`: the guided filter
+    export made without `dynamic_size`) runs at that size (the photo fitted into it with its
+    aspect ratio, the rest padded); a dynamic one (a model built without input size, the shipped
+    `.onnx`) runs at the photo resized so its longer side is `working_size` (at most the photo's
+    own, keeping the aspect ratio, each side a multiple of 32). `guided_radius` / `guided_eps`: the guided filter
     that brings alpha back to the photo's resolution (radius in network-size pixels; smaller eps
     follows the photo's edges more closely).
     """
@@ -150,21 +156,26 @@ class Matter:
         self.working_size = working_size
         self.guided_radius = guided_radius
         self.guided_eps = guided_eps
+        self.model_file: Path | None = None  # set by from_weights; names the model in output records
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,
                      backend: str | None = None, num_threads: int | None = None,
-                     preset: str | None = None, **kwargs) -> "Matter":
+                     preset: str | None = None, trust_savedmodel: bool = False, **kwargs) -> "Matter":
         """Load an SHM model file of any format `shm.backends` runs: a whole model saved as
-        `.keras`, an export (`.tflite`, `.onnx`, SavedModel directory), or with `preset` a
-        training checkpoint (`combined_model.py`'s `best.weights.h5`). `backend`: one of
+        `.keras`, an export (`.tflite`, `.onnx`, SavedModel directory, which is refused unless
+        `trust_savedmodel`: it can run file operations), or with `preset` a training checkpoint
+        (`combined_model.py`'s `best.weights.h5`). `backend`: one of
         `shm.backends.BACKENDS`, by default the one the file's format needs; `num_threads`: the
         TFLite / ONNX runtime's threads. `ModelFileError` naming the file if it cannot be used."""
         path = Path(path)
         if not path.exists():
             raise ModelFileError(f"{path}: no such model file; {TRAINING_HINT}")
-        runner = load_backend(path, backend=backend, num_threads=num_threads, preset=preset)
-        return cls(runner, working_size=working_size, **kwargs)
+        runner = load_backend(path, backend=backend, num_threads=num_threads, trust_savedmodel=trust_savedmodel,
+                              preset=preset)
+        matter = cls(runner, working_size=working_size, **kwargs)
+        matter.model_file = path
+        return matter
 
     @classmethod
     def from_preset(cls, preset: str = "lite", weights: str | os.PathLike | None = None,
@@ -172,8 +183,8 @@ class Matter:
                     num_threads: int | None = None, **kwargs) -> "Matter":
         """The preset's shipped model for `backend` (default: the preset's `default_backend`, its
         fastest correct path), or `weights` (any file `from_weights` takes, training checkpoints of
-        this preset included), at the preset's working size (or `working_size`); `backend` and
-        `num_threads` as in `from_weights`."""
+        this preset included), at the preset's working size (or `working_size`); `backend`,
+        `num_threads` and `trust_savedmodel` (in `kwargs`) as in `from_weights`."""
         from models.presets import PRESETS, shipped_file
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
@@ -191,10 +202,23 @@ class Matter:
                                 backend=backend, num_threads=num_threads, preset=preset, **kwargs)
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
-        """The (h, w) the network runs at for a photo of `height` x `width`."""
+        """The (h, w) the network runs at for a photo of `height` x `width`: a fixed-size model's
+        size, else `shm.geometry.network_size` (the rule training uses too)."""
         if self.fixed_size is not None:
             return self.fixed_size
         return network_size(height, width, self.working_size, SIZE_MULTIPLE)
+
+    def content_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, h, w) of the photo inside the network input: all of it for a dynamic-size
+        model; for a fixed-size one the photo keeps its aspect ratio, centred, and the rest is padding."""
+        network_height, network_width = self.network_size(height, width)
+        if self.fixed_size is None:
+            return 0, 0, network_height, network_width
+        scale = min(network_height / height, network_width / width)
+        content_height = min(network_height, max(1, round(height * scale)))
+        content_width = min(network_width, max(1, round(width * scale)))
+        return ((network_height - content_height) // 2, (network_width - content_width) // 2,
+                content_height, content_width)
 
     def matte(self, image: "np.ndarray | str | os.PathLike", foreground: bool = True,
               trimap: bool = False) -> MatteResult:
@@ -204,18 +228,28 @@ class Matter:
         height, width = image.shape[:2]
         times = StageTimes()
         start = time.perf_counter()
-        small_height, small_width = self.network_size(height, width)
+        network_height, network_width = self.network_size(height, width)
+        top, left, small_height, small_width = self.content_box(height, width)
         small = resize(image, small_height, small_width)
-        outputs = self.runner((small.astype(np.float32) / 255.0)[None])
-        alpha_low = outputs["alpha"][0, ..., 0]
+        # A fixed-size model sees the photo undistorted, padded with its edge pixels.
+        padded = cv2.copyMakeBorder(small, top, network_height - small_height - top, left,
+                                    network_width - small_width - left, cv2.BORDER_REPLICATE)
+        outputs = self.runner((padded.astype(np.float32) / 255.0)[None])
+        box = (0, slice(top, top + small_height), slice(left, left + small_width))
+        alpha_low = outputs["alpha"][box][..., 0]
+        if not np.isfinite(alpha_low).all():
+            raise ModelOutputError("the model's alpha is not a number (NaN or infinite) for this image: "
+                                   "the model file is broken (e.g. trained into NaN)")
         times.network = time.perf_counter() - start
 
         start = time.perf_counter()
         alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
         classes = None
         if trimap:
-            probabilities = resize(outputs["trimap"][0], height, width)
-            classes = np.argmax(probabilities, axis=-1).astype(np.uint8)
+            probabilities = RowUpsampler(outputs["trimap"][box], height, width)
+            classes = np.empty((height, width), np.uint8)
+            for rows in row_bands(height):
+                classes[rows] = np.argmax(probabilities.rows(rows.start, rows.stop), axis=-1)
         times.upsampling = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -325,11 +359,12 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
                  recursive: bool = False, frame_rate: float | None = None) -> tuple[list[Job], list[Path]]:
     """The jobs for a photo, a video or a folder, and the folder's files that are not media.
 
-    Folder outputs keep the subfolders (with `recursive`); two inputs with the same stem in one
-    folder (`a.jpg`, `a.png`) are named `a_jpg`, `a_png`. Files inside `output_dir` named like
-    outputs (`*_alpha.png`, ...) are earlier results, not inputs. With `frame_rate`, the folder's
-    images (sorted by name) are the frames of one video. A folder without any photo or video
-    raises `ValueError` ("no images or videos found").
+    Folder outputs keep the subfolders (with `recursive`); inputs whose output names would
+    collide get unique ones (`unique_output_stems`): a job whose `output_stem` differs from its
+    file's stem was renamed. Files inside `output_dir` named like outputs (`*_alpha.png`, ...)
+    are earlier results, not inputs. With `frame_rate`, the folder's images (sorted by name) are
+    the frames of one video. A folder without any photo or video raises `ValueError` ("no images
+    or videos found").
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
     if frame_rate is not None:
@@ -355,13 +390,45 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
         subfolders = (" (subfolders are searched with --recursive)"
                       if not recursive and any(path.is_dir() for path in input_path.iterdir()) else "")
         raise ValueError(f"{input_path}: no images or videos found{others}{subfolders}")
-    stems = [path.relative_to(input_path).with_suffix("") for path in media]
-    jobs = []
-    for path, stem in zip(media, stems):
-        if stems.count(stem) > 1:
-            stem = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.').lower()}")
-        jobs.append(Job(str(path.relative_to(input_path)), output_dir / stem, path=path))
+    stems = unique_output_stems([path.relative_to(input_path) for path in media])
+    jobs = [Job(str(path.relative_to(input_path)), output_dir / stem, path=path) for path, stem in zip(media, stems)]
     return jobs, ignored
+
+
+def unique_output_stems(relative_paths: list[Path]) -> list[Path]:
+    """One output stem per input path (relative to the input folder), all different even on a
+    case-insensitive file system, planned before anything is written.
+
+    A stem used once stays as it is (`b.png` -> `b`); inputs sharing a stem (`a.jpg`, `a.png`,
+    `a.JPG`) keep their extension (`a_jpg`, `a_png`, `a_JPG_2`: the extension's case cannot
+    tell outputs apart); a kept extension that meets another name (`b.jpg` + `b.png` +
+    `b_jpg.png`) gets the next free number.
+    """
+    def key(stem: Path) -> str:
+        return stem.as_posix().casefold()
+
+    natural = [path.with_suffix("") for path in relative_paths]
+    counts: dict[str, int] = {}
+    for stem in natural:
+        counts[key(stem)] = counts.get(key(stem), 0) + 1
+    taken = {key(stem) for stem in natural if counts[key(stem)] == 1}
+    stems = []
+    for path, stem in zip(relative_paths, natural):
+        if counts[key(stem)] > 1:
+            base = stem.with_name(f"{stem.name}_{path.suffix.lstrip('.')}")
+            stem, number = base, 1
+            while key(stem) in taken:
+                number += 1
+                stem = base.with_name(f"{base.name}_{number}")
+            taken.add(key(stem))
+        stems.append(stem)
+    return stems
+
+
+def renamed_outputs(jobs: list[Job]) -> list[str]:
+    """One line per job whose outputs do not take its file's stem (`unique_output_stems`)."""
+    return [f"{job.label}: outputs named {job.output_stem.name}_* (another input has the same name)"
+            for job in jobs if job.path is not None and job.output_stem.name != job.path.stem]
 
 
 def output_kinds(job: Job, options: OutputOptions) -> list[str]:
@@ -403,7 +470,7 @@ def output_paths(job: Job, options: OutputOptions) -> dict[str, Path]:
 def output_array(kind: str, result: MatteResult, image: np.ndarray, background: np.ndarray | None) -> np.ndarray:
     """The uint8 picture of one output kind: grey alpha, RGBA cut-out (`rgba`, `frames`),
     composite onto `background`, foreground colours, or the trimap's grey levels."""
-    alpha_uint8 = np.clip(np.rint(result.alpha * 255.0), 0, 255).astype(np.uint8)
+    alpha_uint8 = to_uint8(result.alpha)
     if kind == "alpha":
         return alpha_uint8
     if kind == "trimap":
@@ -411,8 +478,14 @@ def output_array(kind: str, result: MatteResult, image: np.ndarray, background: 
     if kind == "composite":
         background = background if background is not None else DEFAULT_BACKGROUND
         return composite(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
-    colours = np.clip(np.rint(result.foreground * 255.0), 0, 255).astype(np.uint8)
-    return colours if kind == "foreground" else np.dstack([colours, alpha_uint8])
+    # In bands of rows: no full-size float temporary beside the uint8 result (docs/benchmarks.md, memory).
+    channels = 3 if kind == "foreground" else 4
+    array = np.empty((*alpha_uint8.shape, channels), np.uint8)
+    for rows in row_bands(len(array)):
+        array[rows, :, :3] = to_uint8(result.foreground[rows])
+    if channels == 4:
+        array[..., 3] = alpha_uint8
+    return array
 
 
 def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, Path],
@@ -421,13 +494,13 @@ def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str,
     output); return seconds spent."""
     start = time.perf_counter()
     for kind, path in paths.items():
-        array = output_array(kind, result, image, background)
         if str(path) == STANDARD_STREAM:
-            sys.stdout.buffer.write(png_bytes(array))
+            sys.stdout.buffer.write(png_bytes(output_array(kind, result, image, background)))
             sys.stdout.buffer.flush()
             continue
         if path.exists() and not overwrite:
             continue
+        array = output_array(kind, result, image, background)
         try:
             write_png_atomic(path, array)
         except OSError as error:
@@ -482,7 +555,76 @@ def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[S
         for writer in writers.values():
             writer.close()
         total.writing += time.perf_counter() - start
+    if source.frame_count is not None and frames < source.frame_count:
+        # The outputs hold every frame there was; the run still fails so that nobody takes them for whole.
+        raise VideoError(f"{job.path}: only {frames} of the {source.frame_count} frames its header announces could "
+                         f"be read (truncated or corrupt file); its outputs hold those {frames} frames")
     return total, frames
+
+
+# ---------------------------------------------------------------------------------------------------
+# What made the outputs of a folder
+
+# Hidden, so folder runs never take it for an input.
+SETTINGS_RECORD = ".shm_inference.json"
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, or of every file of a directory (a SavedModel) in name order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def output_settings(matter: Matter, background: np.ndarray | None) -> dict:
+    """What decides the pixels of a run's outputs: the model file's content, the network size, the
+    guided filter, and the background of composites."""
+    network = (f"fixed {matter.fixed_size[0]}x{matter.fixed_size[1]}" if matter.fixed_size
+               else f"longer side {matter.working_size}")
+    return {"model": f"{matter.model_file.name} sha256:{file_digest(matter.model_file)[:16]}",
+            "network": network, "guided_filter": [matter.guided_radius, matter.guided_eps],
+            "background": None if background is None
+            else f"{background.shape} sha256:{hashlib.sha256(background.tobytes()).hexdigest()[:16]}"}
+
+
+def check_output_settings(matter: Matter, jobs: list[Job], options: OutputOptions) -> str | None:
+    """Keep one folder's outputs from mixing two settings (another model, size or background), then
+    record this run's settings in the folder.
+
+    Raises `ValueError` naming the folder when outputs this run would keep (no `overwrite`) were
+    made with other settings: a background matters only where a composite exists. Returns a note
+    when existing outputs have no record (older runs), else None.
+    """
+    if matter.model_file is None:
+        return None
+    settings = output_settings(matter, options.background)
+    record_path = Path(options.output_dir) / SETTINGS_RECORD
+    existing = [path for job in jobs for path in output_paths(job, options).values() if path.exists()]
+    note = None
+    if existing and not options.overwrite:
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = None
+        if record is None:
+            note = (f"{options.output_dir}: {len(existing)} existing outputs have no record of the settings that "
+                    "made them; they are kept as they are (--overwrite replaces them)")
+        else:
+            composites = any(path.name.endswith((IMAGE_OUTPUTS["composite"], VIDEO_OUTPUTS["composite"]))
+                             for path in existing)
+            differing = [name for name in settings if record.get(name) != settings[name]
+                         and (name != "background" or composites)]
+            if differing:
+                shown = "; ".join(f"{name} {record.get(name)} there, {settings[name]} now" for name in differing)
+                raise ValueError(f"{options.output_dir}: holds outputs made with other settings ({shown}); give "
+                                 "--overwrite to replace them or choose another --output")
+    with atomic_path(record_path) as temporary:
+        temporary.write_text(json.dumps(settings, indent=2) + "\n")
+    return note
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -525,6 +667,8 @@ def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summa
                 times, frames = outcome if outcome is not None else (None, 0)
             else:
                 times, frames = matte_image_job(matter, job, options), 1
+        except ModelOutputError as error:
+            raise ValueError(f"{job.path or job.label}: {error}") from None
         except (ValueError, OSError):
             raise
         except Exception as error:  # e.g. cv2.error or a TF error: still one line, and go on
@@ -554,20 +698,6 @@ def describe_failure(error: Exception) -> str:
         return f"OpenCV failed in {error.func} ({error.err})"
     reason = (str(error).strip().splitlines() or [""])[-1][:200]
     return f"{type(error).__name__}: {reason}"
-
-
-def check_output_dir(output_dir: str | os.PathLike) -> Path:
-    """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
-    output_dir = Path(output_dir)
-    if output_dir.is_file():
-        raise OSError(f"{output_dir}: a file, not a folder; give a folder as --output (or a FILE.png "
-                      "for a single photo)")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=output_dir).close()
-    except OSError as error:
-        raise OSError(f"{output_dir}: output folder is not writable ({error.strerror or error})") from None
-    return output_dir
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import tempfile
 import warnings
 from pathlib import Path
@@ -29,8 +30,19 @@ except ImportError:
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp") + HEIF_EXTENSIONS
 
-# Photos of up to ~200 MP are legitimate input; Pillow's default guard (89 MP) would reject them.
-Image.MAX_IMAGE_PIXELS = 200_000_000
+# The largest photo read by default: inference needs about 30 bytes of memory per pixel
+# (docs/benchmarks.md, "Memory per pixel"), so 64 MP (phone and most camera photos) stays under 2 GB;
+# `set_max_pixels` (inference.py --max-pixels) raises it. Pillow refuses larger files when it opens
+# them, before decoding anything (a 200 KB PNG can hold 200 MP: a decompression bomb).
+DEFAULT_MAX_PIXELS = 64_000_000
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(pixels: int) -> None:
+    """The largest image (width x height) the readers accept, for this process."""
+    if pixels < 1:
+        raise ValueError(f"the pixel limit must be at least 1, got {pixels}")
+    Image.MAX_IMAGE_PIXELS = int(pixels)
 
 
 class ImageReadError(ValueError):
@@ -58,26 +70,46 @@ def _open(path: str | os.PathLike | bytes, name: str | None = None) -> Image.Ima
         raise ImageReadError(f"{path}: not an image file (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         pixels = re.search(r"\((\d+) pixels\)", str(error))
-        size = f"{int(pixels.group(1)) / 1e6:.0f} MP" if pixels else "too many pixels"
-        raise ImageReadError(f"{path}: image too large ({size}; the limit is "
-                             f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP)") from None
+        size = f"{int(pixels[1]) / 1e6:g} MP, " if pixels else ""
+        raise ImageReadError(f"{path}: {size}over the limit of {Image.MAX_IMAGE_PIXELS / 1e6:g} MP "
+                             "(--max-pixels raises it; memory grows with the pixels)") from None
     except MemoryError:
         raise ImageReadError(f"{path}: out of memory while decoding the image") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"{path}: corrupt or truncated image ({error})") from None
+    frames = getattr(image, "n_frames", 1)
+    # MPO (camera JPEGs with a preview or depth frame) holds the photo in its first frame.
+    if frames > 1 and image.format != "MPO":
+        raise ImageReadError(f"{path}: an animated or multi-page {image.format} ({frames} frames), not one "
+                             "photo; extract its frames (e.g. with ffmpeg) or save the one you want")
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not cost the photo itself
         return image
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
+# Rows of full-resolution work at a time (here, shm.upsampling and shm.foreground): temporaries of an
+# 8000-pixel-wide float32 RGB band are 6 MB each, whatever the photo's height.
+BAND_ROWS = 256
+
+
+def row_bands(height: int) -> list[slice]:
+    """`slice`s of `BAND_ROWS` rows covering `height` rows."""
+    return [slice(start, min(start + BAND_ROWS, height)) for start in range(0, height, BAND_ROWS)]
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """8-bit values of an image or alpha: uint8 as it is, bool as 0 / 255, float in [0, 1] rounded
+    (band by band, no full-size float temporary), 16- or 32-bit integers scaled down."""
     if array.dtype == np.uint8:
         return array
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):
-        return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+        converted = np.empty(array.shape, np.uint8)
+        for rows in row_bands(array.shape[0]):
+            converted[rows] = np.clip(np.rint(array[rows] * 255.0), 0, 255)
+        return converted
     # 16-bit (or 32-bit integer) greyscale: Pillow keeps the full range; scale it down.
     maximum = 65535 if array.max(initial=0) > 255 else 255
     return np.clip(np.rint(array.astype(np.float64) * (255.0 / maximum)), 0, 255).astype(np.uint8)
@@ -93,7 +125,7 @@ def read_image(path: str | os.PathLike | bytes, name: str | None = None) -> np.n
     image = _open(path, name)
     path = name or path
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        grey = _to_uint8(np.asarray(image))
+        grey = to_uint8(np.asarray(image))
         return np.repeat(grey[..., None], 3, axis=2)
     if image.mode != "RGB":
         image = image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB")
@@ -130,13 +162,69 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
     return channel.astype(np.float32) / 255.0
 
 
+# `.NAME.PID.XXXXXXXX.tmp[.suffixes]` (files) and `.NAME.PID.XXXXXXXX.tmp` / `.old` (directories):
+# the temporaries of `temporary_prefix`, with the id of the process that writes them.
+_TEMPORARY_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[a-z0-9_]{8}\.(tmp|old)(\..+)?$")
+
+
+def temporary_prefix(name: str) -> str:
+    """The prefix of a temporary beside the output `name` (for `tempfile.mkstemp` / `mkdtemp`): hidden,
+    and naming this process, so `sweep_stale_temporaries` can tell a killed run's leftovers."""
+    return f".{name}.{os.getpid()}."
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Remove the temporary files and directories of `atomic_path` (and `shm.export.atomic_directory`)
+    in `folder` whose writing process is no longer running on this machine (a run killed with
+    -9, a power cut); return them. Those of live processes (a concurrent run) stay."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.rglob(".*") if recursive else folder.glob(".*")):
+        match = _TEMPORARY_NAME.match(path.name)
+        if match is None or _running(int(match["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a timeout, `docker stop`, Slurm), raised like Ctrl-C so that every `finally` runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def stop_on_sigterm_like_sigint() -> None:
+    """Make SIGTERM stop this process as Ctrl-C does: temporaries removed, nothing half-written.
+    For command-line entry points (signal handlers belong to the main thread)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last: writers (cv2, Keras) choose the format from it.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.stem),
+                                         suffix=f".tmp{path.suffix}")
     os.close(handle)
     temporary = Path(temporary)
     # mkstemp creates owner-only files; outputs get the permissions a plain open() would give.
@@ -154,7 +242,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; it replaces `path` (a folder) only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp"))
     os.chmod(temporary, 0o777 & ~_umask())
     try:
         yield temporary
@@ -170,6 +258,20 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def check_output_dir(output_dir: str | os.PathLike) -> Path:
+    """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
+    output_dir = Path(output_dir)
+    if output_dir.is_file():
+        raise OSError(f"{output_dir}: a file, not a folder; give a folder as --output (or a FILE.png "
+                      "for a single photo)")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output_dir).close()
+    except OSError as error:
+        raise OSError(f"{output_dir}: output folder is not writable ({error.strerror or error})") from None
+    return output_dir
 
 
 def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:
@@ -192,7 +294,7 @@ def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
 
 
 def _png_image(array: np.ndarray, name) -> Image.Image:
-    array = _to_uint8(np.asarray(array))
+    array = to_uint8(np.asarray(array))
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     mode = {2: "L", 3: {3: "RGB", 4: "RGBA"}}

@@ -5,12 +5,17 @@ edges. The guided filter (He, Sun & Tang, TPAMI 2013) models the output as a loc
 of the guide photo, `q = A . I + b`; the Fast Guided Filter (He & Sun, arXiv:1505.00996) computes
 `A`, `b` at low resolution and only upsamples them, so the full-resolution work is one resize and
 one multiply-add per pixel: fast on 12 MP photos, and the edges come from the full-resolution photo.
+
+Full-resolution work goes in bands of `shm.io.BAND_ROWS` rows (`RowUpsampler`), so that memory beyond the
+photo and its outputs stays a few low-resolution planes whatever the photo's size.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from shm.io import row_bands
 
 
 def box_mean(array: np.ndarray, radius: int) -> np.ndarray:
@@ -37,6 +42,42 @@ def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     else:
         resized = cv2.resize(array, (width, height), interpolation=cv2.INTER_LINEAR)
     return resized[..., None] if channels == 1 else resized
+
+
+class RowUpsampler:
+    """`resize(low, height, width)` one band of rows at a time (`rows(start, stop)`), equal to the whole
+    resize to float rounding: bilinear enlargement is a horizontal pass (kept, low rows x full width)
+    then a blend of two of its rows per output row, with OpenCV's pixel-centre mapping and edge clamping.
+    A shrink in either direction (the photo smaller than `low`: small anyway) is done whole."""
+
+    def __init__(self, low: np.ndarray, height: int, width: int):
+        self.height = height
+        low_height, low_width = low.shape[:2]
+        if height < low_height or width < low_width:
+            self._whole, self._wide = resize(low, height, width), None
+            return
+        self._whole = None
+        self._wide = resize(low, low_height, width)  # horizontal pass only
+        source = (np.arange(height, dtype=np.float64) + 0.5) * (low_height / height) - 0.5
+        first = np.floor(source).astype(np.int64)
+        weight = (source - first).astype(np.float32)
+        weight[first < 0] = 0.0
+        weight[first >= low_height - 1] = 0.0
+        self._first = np.clip(first, 0, low_height - 1)
+        self._second = np.minimum(self._first + 1, low_height - 1)
+        self._weight = weight
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows `start:stop` of the upsampled array."""
+        if self._whole is not None:
+            return self._whole[start:stop]
+        weight = self._weight[start:stop].reshape((-1,) + (1,) * (self._wide.ndim - 1))
+        top = self._wide[self._first[start:stop]]
+        band = self._wide[self._second[start:stop]]
+        band -= top
+        band *= weight
+        band += top
+        return band
 
 
 def guided_filter_coefficients(guide: np.ndarray, source: np.ndarray, radius: int,
@@ -94,8 +135,13 @@ def guided_upsample(alpha_low: np.ndarray, image: np.ndarray, radius: int = 1,
     scale = np.float32(1.0 / 255.0 if image.dtype == np.uint8 else 1.0)
     guide_low = (resize(image, low_height, low_width) if image_low is None else image_low).astype(np.float32) * scale
     coefficient, offset = guided_filter_coefficients(guide_low, alpha_low, radius, eps)
-    coefficient = resize(coefficient * scale, height, width)
-    alpha = resize(offset, height, width)
-    for channel in range(3):  # in place, to keep 12 MP photos within a few full-size buffers
-        alpha += coefficient[..., channel] * image[..., channel]
+    # A, b as one 4-channel plane, upsampled and applied band by band: no full-size copy of them.
+    planes = RowUpsampler(np.dstack([coefficient * scale, offset]), height, width)
+    alpha = np.empty((height, width), np.float32)
+    for rows in row_bands(height):
+        band = planes.rows(rows.start, rows.stop)
+        alpha_band = alpha[rows]
+        np.copyto(alpha_band, band[..., 3])
+        for channel in range(3):
+            alpha_band += band[..., channel] * image[rows, :, channel]
     return np.clip(alpha, 0.0, 1.0, out=alpha)

@@ -97,6 +97,18 @@ def test_formats_tf_cannot_read_are_rejected(tmp_path):
     assert any("EXIF orientation 6" in problem for problem in samples.skipped)
 
 
+def test_a_photo_truncated_after_its_header_is_named_at_discovery(tmp_path):
+    _write_dataset(tmp_path)
+    Image.open(tmp_path / "image" / "2.png").convert("RGB").save(tmp_path / "image" / "2.jpg", quality=95)
+    (tmp_path / "image" / "2.png").unlink()
+    jpeg = (tmp_path / "image" / "2.jpg").read_bytes()
+    (tmp_path / "image" / "2.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    with pytest.raises(DatasetError, match=r"image/2\.jpg: unreadable image \(image file is truncated"):
+        discover_samples(tmp_path)
+    samples = discover_samples(tmp_path, skip_bad=True)
+    assert [s.name for s in samples] == ["1", "10"] and "2.jpg" in samples.skipped[0]
+
+
 def test_duplicate_stems_are_ambiguous(tmp_path):
     _write_dataset(tmp_path, names=("1", "2"))
     Image.open(tmp_path / "image" / "1.png").convert("RGB").save(tmp_path / "image" / "1.jpg")
@@ -143,8 +155,9 @@ def test_decode_alpha_picks_the_channel_like_read_alpha(tmp_path, mode, expected
 # Pipelines
 
 SHAPES = {"image": 3, "trimap": 3, "alpha": 1, "fg": 3, "bg": 3, "raw_alpha_band": 1}
-# A 40 x 48 photo seen with its longer side at 96: 80 x 96, the 80 rounded (half to even) to 64.
-WORKING_SIZE, NETWORK_HW = 96, (64, 96)
+# A 40 x 48 photo with a working size of 96 is seen at its own size (never enlarged), 40 and 48
+# rounded (half to even) to multiples of 32: 32 x 64.
+WORKING_SIZE, NETWORK_HW = 96, (32, 64)
 PLAIN = Augmentation(max_zoom=1.0, reframe_prob=0.0, framing_prob=0.0)
 
 

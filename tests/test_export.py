@@ -49,7 +49,7 @@ def test_float32_export_reloads_and_matches_keras(format, keras_runner):
     assert report.path.exists() and report.size_bytes > 0 and report.differences.is_float32_exact()
     assert leftovers(report.path.parent) == []
 
-    runner = load_backend(report.path, num_threads=1)
+    runner = load_backend(report.path, num_threads=1, trust_savedmodel=True)
     assert runner.backend == format
     if format == "keras":  # keeps the dynamic size; checked at the preset's working size
         assert runner.input_size is None and report.input_size == (320, 320)
@@ -245,3 +245,35 @@ def test_training_checkpoint_exports_with_its_preset(model, tmp_path):
     model.tnet.save_weights(tmp_path / "tnet.weights.h5")
     with pytest.raises(ModelFileError, match="tnet.weights.h5: not weights of the lite SHM model"):
         export_model(tmp_path / "tnet.weights.h5", "keras", tmp_path / "other.keras", preset="lite")
+
+
+def test_cli_refuses_bad_arguments_before_loading_the_model(weights_path, tmp_path, capsys, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(export, "load_shm_model", no_loading)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    existing = tmp_path / "old.onnx"
+    existing.write_bytes(b"an earlier export")
+    base = ["--weights", str(weights_path), "--format", "onnx"]
+    cases = [(["--output", str(blocker / "m.onnx")], f"{blocker}: output folder is not writable"),
+             (["--output", str(tmp_path / "m.onnx"), "--input-size", "100", "64"], "input size 100 x 64 must be"),
+             (["--output", str(tmp_path / "m.onnx"), "--input-size", "-32", "64"], "must be two positive multiples"),
+             (["--output", str(existing)], f"{existing}: exists; give --overwrite")]
+    for extra, message in cases:
+        assert cli.main(base + extra) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert existing.read_bytes() == b"an earlier export"
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(base + ["--output", str(tmp_path / "m.onnx"), "--threads", "-3"])
+    assert stopped.value.code == 2 and "--threads: must be a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_cli_replaces_an_existing_export_only_with_overwrite(weights_path, tmp_path, capsys):
+    output = tmp_path / "m.onnx"
+    output.write_bytes(b"an earlier export")
+    assert cli.main(["--weights", str(weights_path), "--format", "onnx", "--output", str(output),
+                     "--input-size", str(SIZE), str(SIZE), "--threads", "1", "--overwrite"]) == 0
+    assert load_backend(output, num_threads=1).input_size == (SIZE, SIZE)

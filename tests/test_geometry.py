@@ -12,7 +12,7 @@ from shm.geometry import network_size, network_size_tf
     (640, 480, (320, 256)),   # 240 -> 256 (7.5 multiples rounds half to even: 8)
     (480, 640, (256, 320)),
     (100, 3000, (32, 320)),   # never below one multiple
-    (50, 50, (320, 320)),     # small photos are enlarged to the working size
+    (50, 50, (64, 64)),       # never above the photo's size, but for rounding to the multiple
 ])
 def test_network_size_keeps_the_aspect_with_sides_in_multiples(height, width, expected):
     assert network_size(height, width, 320) == expected

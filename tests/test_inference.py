@@ -123,8 +123,48 @@ def test_network_size_keeps_aspect_ratio_in_multiples_of_32(matter):
     assert big.network_size(600, 800) == (256, 320)
     assert big.network_size(3000, 4000) == (256, 320)
     assert big.network_size(4000, 3000) == (320, 256)
-    assert big.network_size(1, 1) == (320, 320)
     assert big.network_size(10, 4000) == (32, 320)
+    # Never above the photo's own size (but at least 32 px): no memory spent on invented pixels.
+    assert big.network_size(1, 1) == (32, 32)
+    assert big.network_size(100, 200) == (96, 192)
+    assert Matter(matter.runner, working_size=4000).network_size(480, 640) == (480, 640)
+
+
+class EchoRunner(inference.Runner):
+    """A fake model: alpha is the input's red channel (or NaN with `nan`); keeps the last input."""
+
+    backend = "echo"
+
+    def __init__(self, input_size=None, nan=False):
+        self.input_size, self.nan, self.seen = input_size, nan, None
+
+    def _run(self, images):
+        self.seen = images
+        alpha = np.full_like(images[..., :1], np.nan) if self.nan else images[..., :1]
+        return {"alpha": alpha, "trimap": images}
+
+
+def test_fixed_size_models_see_the_photo_with_its_aspect_ratio_padded():
+    runner = EchoRunner(input_size=(64, 64))
+    photo = random_photo(30, 60, seed=2)
+    result = Matter(runner).matte(photo, trimap=True)
+    seen = runner.seen[0]
+    expected = inference.resize(photo, 32, 64).astype(np.float32) / 255
+    np.testing.assert_allclose(seen[16:48], expected, atol=1e-6)  # centred, not stretched to 64x64
+    np.testing.assert_array_equal(seen[:16], np.broadcast_to(seen[16], (16, 64, 3)))  # edge padding
+    np.testing.assert_array_equal(seen[48:], np.broadcast_to(seen[47], (16, 64, 3)))
+    # Alpha comes from the photo's part only: the echoed red channel, back at full size.
+    assert result.alpha.shape == (30, 60) and np.abs(result.alpha - photo[..., 0] / 255).max() < 0.05
+
+
+def test_a_model_giving_nan_fails_each_photo_naming_it(tmp_path):
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    jobs, _ = collect_jobs(tmp_path, out)
+    summary = matte_jobs(Matter(EchoRunner(nan=True), working_size=64), jobs, OutputOptions(out))
+    assert summary.processed == 0 and len(summary.errors) == 1
+    assert summary.errors[0].startswith(f"{tmp_path / 'a.png'}: the model's alpha is not a number")
+    assert not list(out.glob("a_*"))
 
 
 @pytest.mark.parametrize("format", ["tflite", "onnx"])
@@ -212,6 +252,38 @@ def test_weights_of_another_kind_give_one_line_naming_the_file(tmp_path):
         assert str(path) in message and reason in message and "\n" not in message
 
 
+def write_savedmodel_that_writes(folder: Path, marker: Path) -> Path:
+    """A SavedModel with the SHM signature whose graph writes `marker` when it runs: an attack."""
+    import tensorflow as tf
+
+    class Attack(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="image")])
+        def serving_default(self, image):
+            tf.io.write_file(str(marker), "owned")
+            return {"alpha": image[..., :1], "trimap": image}
+
+    module = Attack()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serving_default})
+    return folder
+
+
+def test_savedmodels_are_refused_unless_trusted(tmp_path, weights_path, capsys):
+    marker = tmp_path / "written_by_the_model"
+    attack = write_savedmodel_that_writes(tmp_path / "attack_savedmodel", marker)
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    args = ["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--weights", attack]
+    status, text = run_cli(args, capsys)
+    assert status == 2 and text.startswith(f"error: {attack}: a SavedModel runs whatever operations")
+    assert "--trust-savedmodel" in text and len(text.strip().splitlines()) == 1
+    assert not marker.exists()
+    with pytest.raises(ModelFileError, match="--trust-savedmodel"):
+        Matter.from_weights(tiny_shm_exports.float32_export("savedmodel").path)
+    # Trusted, it runs (and this one does what it was written to do).
+    status, text = run_cli(args + ["--trust-savedmodel", "--working-size", 64], capsys)
+    assert status == 0, text
+    assert marker.read_text() == "owned"
+
+
 def test_saved_shm_round_trips_into_the_same_mattes(matter, weights_path):
     again = Matter.from_weights(weights_path, working_size=WORKING_SIZE)
     photo = random_photo(40, 40, seed=3)
@@ -264,6 +336,53 @@ def test_collect_jobs_names_outputs_without_collisions(tmp_path):
     assert stems == {"a_jpg", "a_png", "b", "b_alpha", "clip", "sub/c"}
     with pytest.raises(FileNotFoundError, match="missing"):
         collect_jobs(tmp_path / "missing", tmp_path)
+
+
+def test_unique_output_stems_keep_extensions_and_number_what_still_collides():
+    names = ["a.jpg", "a.JPG", "a.png", "b.jpg", "b.png", "b_jpg.png", "c.png", "C.jpg", "sub/a.png"]
+    stems = [stem.as_posix() for stem in inference.unique_output_stems([Path(name) for name in names])]
+    assert stems == ["a_jpg", "a_JPG_2", "a_png", "b_jpg_2", "b_png", "b_jpg", "c_png", "C_jpg", "sub/a"]
+    assert len({stem.casefold() for stem in stems}) == len(names)
+
+
+def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, export_paths, capsys):
+    names = ["a.jpg", "a.JPG", "b.jpg", "b.png", "b_jpg.png"]
+    (tmp_path / "in").mkdir()
+    for seed, name in enumerate(names):
+        Image.fromarray(random_photo(20, 30 + seed, seed=seed)).save(tmp_path / "in" / name,
+                                                                      format="PNG" if name.endswith("png") else "JPEG")
+    out = tmp_path / "out"
+    args = ["--input", tmp_path / "in", "--output", out, "--weights", export_paths["onnx"], "--threads", 1]
+    status, text = run_cli(args, capsys)
+    assert status == 0 and "5 processed, 0 skipped" in text, text
+    widths = sorted(Image.open(path).size[0] for path in out.glob("*_alpha.png"))
+    assert widths == [30, 31, 32, 33, 34]  # five photos, five alphas: none replaced another
+    assert "note: a.JPG: outputs named a_JPG_*" in text and "note: a.jpg: outputs named a_jpg_2_*" in text
+    assert "note: b.jpg: outputs named b_jpg_2_*" in text
+    status, text = run_cli(args, capsys)
+    assert "0 processed, 5 skipped" in text
+
+
+def test_cli_never_mixes_outputs_of_two_settings_in_one_folder(tmp_path, export_paths, capsys):
+    Image.fromarray(random_photo(40, 40)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    onnx_run = ["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["onnx"], "--threads", 1]
+    assert run_cli(onnx_run, capsys)[0] == 0
+    alpha = (out / "a_alpha.png").read_bytes()
+    # Another model into the same folder would keep this alpha beside its own composite.
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["tflite"],
+                            "--threads", 1, "--background", "lime"], capsys)
+    assert status == 2 and f"error: {out}: holds outputs made with other settings (model tiny_lite.onnx" in text
+    assert not (out / "a_composite.png").exists() and (out / "a_alpha.png").read_bytes() == alpha
+    # The same model adds a composite; then another background is refused where a composite exists.
+    assert run_cli(onnx_run + ["--background", "lime"], capsys)[0] == 0
+    on_lime = np.asarray(Image.open(out / "a_composite.png"), np.int32)
+    status, text = run_cli(onnx_run + ["--background", "red"], capsys)
+    assert status == 2 and "background" in text and "model" not in text.split("settings")[1]
+    status, text = run_cli(onnx_run + ["--background", "red", "--overwrite"], capsys)
+    assert status == 0, text
+    on_red = np.asarray(Image.open(out / "a_composite.png"), np.int32)
+    assert (on_red[..., 0] - on_lime[..., 0]).mean() > 0 and (on_red[..., 1] - on_lime[..., 1]).mean() < 0
 
 
 # --- folders with good and bad files (through the CLI) --------------------------------------------
@@ -320,7 +439,7 @@ def test_cli_mattes_a_folder_and_reports_each_bad_file(tmp_path, weights_path, c
         np.testing.assert_array_equal(np.asarray(rgba)[..., 3], np.asarray(alpha_image))
         assert Image.open(out / f"{name}_composite.png").size == size[::-1]
         assert set(np.unique(np.asarray(Image.open(out / f"{name}_trimap.png")))) <= {0, 128, 255}
-    assert not list(out.glob(".*"))  # no temporary files left behind
+    assert [path.name for path in out.glob(".*")] == [inference.SETTINGS_RECORD]  # no temporary files left
 
     before = (out / "photo_alpha.png").stat().st_mtime_ns
     status, text = run_cli(args, capsys)
@@ -441,6 +560,24 @@ def read_video(path: Path):
         frames.append(frame)
     capture.release()
     return fps, frames
+
+
+def test_a_truncated_video_keeps_its_readable_frames_and_fails(tmp_path, matter):
+    writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 12, (64, 48))
+    for index in range(24):
+        writer.write(random_photo(48, 64, seed=index))
+    writer.release()
+    data = (tmp_path / "whole.avi").read_bytes()
+    (tmp_path / "whole.avi").unlink()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])  # the header still says 24 frames
+    _, readable = read_video(tmp_path / "cut.avi")
+    assert 0 < len(readable) < 24
+    out = tmp_path / "out"
+    jobs, _ = collect_jobs(tmp_path, out)
+    summary = matte_jobs(matter, jobs, OutputOptions(out))
+    assert summary.processed == 0 and len(summary.errors) == 1
+    assert f"cut.avi: only {len(readable)} of the 24 frames" in summary.errors[0]
+    assert len(read_video(out / "cut_alpha.mp4")[1]) == len(readable)
 
 
 def test_video_gives_alpha_and_composite_videos_at_the_same_frame_rate(tmp_path, matter):
@@ -586,3 +723,30 @@ def test_ctrl_c_prints_the_summary_not_a_traceback(tmp_path):
     done = int(out.decode().split("interrupted: ")[1].split(" processed")[0])
     alphas = len(list((tmp_path / "out").glob("*_alpha.png")))
     assert 1 <= done < 400 and done <= alphas <= done + 1  # the photo being matted may have its alpha only
+
+
+def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, export_paths, capsys):
+    from test_io import dead_pid
+
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = out / f".a_alpha.{dead_pid()}.abcd1234.tmp.png"
+    leftover.write_bytes(b"half a png")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--input", str(tmp_path / "a.png"), "--output", str(out), "--threads", "-3"])
+    assert stopped.value.code == 2 and "--threads: must be a whole number of at least 1" in capsys.readouterr().err
+    status, text = run_cli(["--input", tmp_path / "a.png", "--output", out, "--weights", export_paths["onnx"],
+                            "--threads", 1], capsys)
+    assert status == 0 and f"note: removed {leftover}" in text and not leftover.exists()
+
+
+def test_cli_photos_over_max_pixels_fail_in_one_line(tmp_path, export_paths, capsys, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # the CLI sets it for the process
+    Image.fromarray(random_photo(20, 20)).save(tmp_path / "a.png")
+    args = ["--input", tmp_path / "a.png", "--output", tmp_path / "out", "--weights", export_paths["onnx"],
+            "--threads", 1]
+    status, text = run_cli(args + ["--max-pixels", "0.0003"], capsys)
+    assert status == 1 and f"error: {tmp_path / 'a.png'}: 0.0004 MP, over the limit of 0.0003 MP" in text
+    assert run_cli(args + ["--max-pixels", "0"], capsys)[0] == 2
+    assert run_cli(args + ["--max-pixels", "0.0004"], capsys)[0] == 0

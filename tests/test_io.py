@@ -1,4 +1,10 @@
-"""shm.io: robust reading of photos and alphas, atomic writing."""
+"""shm.io: robust reading of photos and alphas, atomic writing, leftovers of killed runs."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import struct
 import zlib
@@ -7,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shm.io import (IMAGE_EXTENSIONS, ImageReadError, atomic_folder, atomic_path, list_images, read_alpha, read_image,
-                    write_png_atomic)
+from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, atomic_folder, atomic_path, list_images,
+                    read_alpha, read_image, set_max_pixels, sweep_stale_temporaries, write_png_atomic)
 
 
 @pytest.fixture
@@ -112,7 +118,7 @@ def test_a_pixel_bomb_is_called_too_large_not_corrupt(tmp_path):
     header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
     chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
-    with pytest.raises(ImageReadError, match=r"bomb.png: image too large \(900 MP; the limit is 200 MP\)"):
+    with pytest.raises(ImageReadError, match=r"bomb.png: 900 MP, over the limit of 64 MP \(--max-pixels raises it"):
         read_image(tmp_path / "bomb.png")
 
 
@@ -143,3 +149,62 @@ def test_atomic_folder_replaces_only_on_success(tmp_path):
         (temporary / "new.png").write_bytes(b"new")
     assert [path.name for path in target.iterdir()] == ["new.png"]
     assert [path.name for path in tmp_path.iterdir()] == ["frames"]
+
+
+def test_animated_and_multi_page_images_are_refused_not_cut_to_a_frame(tmp_path, rgb):
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    for name in ["anim.gif", "pages.tiff", "anim.png"]:
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
+        with pytest.raises(ImageReadError, match=f"{name}: an animated or multi-page .* \\(2 frames\\)"):
+            read_image(tmp_path / name)
+    frames[0].save(tmp_path / "still.gif")
+    assert read_image(tmp_path / "still.gif").shape == rgb.shape
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_sweep_removes_temporaries_of_ended_processes_only(tmp_path):
+    dead, alive = dead_pid(), os.getpid()
+    stale = [tmp_path / f".a.{dead}.abcd1234.tmp.png", tmp_path / f".resume.weights.{dead}.x_y_z123.tmp.weights.h5"]
+    (tmp_path / f".m_savedmodel.{dead}.abcdefgh.tmp").mkdir()
+    (tmp_path / f".m_savedmodel.{dead}.abcdefgh.tmp" / "saved_model.pb").write_bytes(b"half")
+    live = tmp_path / f".b.{alive}.abcd1234.tmp.png"  # a concurrent run is writing it
+    others = [tmp_path / ".hidden.png", tmp_path / "a.png", tmp_path / ".shm_inference.json"]
+    for path in [*stale, live, *others]:
+        path.write_bytes(b"x")
+    removed = sweep_stale_temporaries(tmp_path)
+    assert sorted(removed) == sorted([*stale, tmp_path / f".m_savedmodel.{dead}.abcdefgh.tmp"])
+    assert sorted(tmp_path.iterdir()) == sorted([live, *others])
+
+
+def test_sigterm_stops_a_write_like_ctrl_c_and_leaves_no_temporary(tmp_path):
+    code = ("import sys, time; sys.path.insert(0, sys.argv[2])\n"
+            "from shm.io import atomic_path, stop_on_sigterm_like_sigint\n"
+            "stop_on_sigterm_like_sigint()\n"
+            "with atomic_path(sys.argv[1]) as temporary:\n"
+            "    temporary.write_text('half'); print('writing', flush=True); time.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out.txt"), str(Path(__file__).parents[1])],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "writing\n"
+    assert len(list(tmp_path.iterdir())) == 1  # the temporary
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert process.returncode != 0 and list(tmp_path.iterdir()) == []
+
+
+def test_images_over_the_pixel_limit_fail_before_decoding(tmp_path, rgb, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS <= 64_000_000
+    Image.fromarray(rgb).save(tmp_path / "a.png")  # 9 x 12 = 108 pixels
+    for limit in (100, 50):  # over the limit (Pillow's warning), over twice the limit (its error)
+        set_max_pixels(limit)
+        with pytest.raises(ImageReadError, match=f"a.png: 0.000108 MP, over the limit of {limit / 1e6:g} MP "
+                                                  "\\(--max-pixels raises it"):
+            read_image(tmp_path / "a.png")
+    set_max_pixels(108)
+    assert read_image(tmp_path / "a.png").shape == rgb.shape

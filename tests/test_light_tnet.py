@@ -1,11 +1,12 @@
-"""models.light_tnet: MobileNetV2 + U-Net decoder, RGB [0, 1] in, (B, U, F) softmax out."""
+"""models.light_tnet: MobileNetV2 or EfficientNet-Lite0 + U-Net decoder, RGB [0, 1] in, (B, U, F) softmax out."""
 
 import keras
 import numpy as np
 import pytest
 
+from models.efficientnet_lite import EfficientNetLite0
 from models.light_tnet import LightTNet, build_light_tnet
-from models.weights import MOBILENETV2_IMAGENET_PATH, WeightsError
+from models.weights import EFFICIENTNET_LITE0_IMAGENET_PATH, MOBILENETV2_IMAGENET_PATH, WeightsError
 
 SMALL = dict(decoder_widths=(16, 12, 8, 8))
 
@@ -48,8 +49,24 @@ def test_normalisation_is_inside_the_graph(dynamic_tnet):
     np.testing.assert_allclose(normalized[..., 0], (image[..., 0] - 0.485) / 0.229, rtol=1e-6)
 
 
-def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
-    model = build_light_tnet(input_size=64, backbone_weights=None, backbone_head=True, **SMALL)
+def test_efficientnet_encoder_gets_its_imagenet_weights_and_feeds_the_decoder():
+    model = build_light_tnet(input_size=(64, 96), backbone="efficientnet_lite0", **SMALL)
+    assert isinstance(model.backbone, EfficientNetLite0)
+    arrays = np.load(EFFICIENTNET_LITE0_IMAGENET_PATH)
+    np.testing.assert_array_equal(model.backbone.get_layer("block10_dwconv").kernel.numpy(),
+                                  arrays["block10_dwconv/kernel"])
+    # Each decoder stage concatenates the upsampled deeper stage with the skip feature of its stride.
+    concat_shapes = {stride: tuple(model.get_layer(f"decoder_{stride}_concat").output.shape)
+                     for stride in ("stride16", "stride8", "stride4", "stride2")}
+    assert concat_shapes == {"stride16": (None, 4, 6, 320 + 112), "stride8": (None, 8, 12, 16 + 40),
+                             "stride4": (None, 16, 24, 12 + 24), "stride2": (None, 32, 48, 8 + 16)}
+    probabilities = model(_images(64, 96), training=False).numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "efficientnet_lite0"])
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path, backbone):
+    model = build_light_tnet(input_size=64, backbone_weights=None, backbone_head=True, backbone=backbone, **SMALL)
     # Non-trivial BN statistics so a lost moving mean/variance would show.
     for layer in model.backbone.layers[:12]:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -57,8 +74,8 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
     path = tmp_path / "tnet.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
-    assert isinstance(restored, LightTNet)
-    assert restored.get_config() == model.get_config()
+    assert isinstance(restored, LightTNet) and isinstance(restored.backbone, type(model.backbone))
+    assert restored.get_config() == model.get_config() and restored.get_config()["backbone"] == backbone
     image = _images(64, 64)
     np.testing.assert_array_equal(restored(image, training=False).numpy(), model(image, training=False).numpy())
 
@@ -72,12 +89,11 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
     (dict(input_size=(64, 80)), "not a multiple of 32"),
     (dict(decoder_widths=(16, 8)), "needs 4 widths"),
     (dict(backbone_weights="coco"), "backbone_weights"),
+    (dict(backbone="resnet50"), "unknown backbone 'resnet50'"),
 ])
 def test_bad_configuration_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_light_tnet(**{"backbone_weights": None, **kwargs})
-
-
 
 
 def test_batch_norm_statistics_follow_training_quickly():
@@ -86,7 +102,8 @@ def test_batch_norm_statistics_follow_training_quickly():
     from models.layers import BN_MOMENTUM
     from models.mnet import build_mnet
 
-    networks = (build_light_tnet(64, backbone_weights=None), build_mnet(64))
+    networks = (build_light_tnet(64, backbone_weights=None),
+                build_light_tnet(64, backbone="efficientnet_lite0", backbone_weights=None), build_mnet(64))
     momenta = {layer.momentum for network in networks
                for layer in network._flatten_layers(include_self=False, recursive=True)
                if isinstance(layer, keras.layers.BatchNormalization)}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models import PRESETS, build_mnet, build_shm, resolve_preset
+from models.efficientnet_lite import EfficientNetLite0
 from models.light_tnet import LightTNet
 from models.profiling import count_flops
 from models.pspnet50 import PSPNet50
@@ -69,6 +70,19 @@ def test_lite_round_trip(tmp_path):
     outputs = model(images(64))
     assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
     assert_round_trip(model, tmp_path / "lite.keras", images(64, seed=1))
+
+
+def test_lite_efficientnet_differs_from_lite_only_in_the_tnet_encoder():
+    lite, efficientnet = resolve_preset("lite"), resolve_preset("lite_efficientnet")
+    differing = {key for key in lite if lite[key] != efficientnet[key]}
+    assert differing == {"description", "tnet_kwargs", "weights"}
+    assert efficientnet["tnet_kwargs"] == {"backbone": "efficientnet_lite0", "backbone_weights": None}
+    model = build_shm("lite_efficientnet", input_size=64)
+    assert isinstance(model.tnet.backbone, EfficientNetLite0)
+    assert model(images(64))["alpha"].shape == (1, 64, 64, 1)
+    # The same override on lite builds the same T-Net.
+    overridden = build_shm("lite", input_size=64, tnet_kwargs={"backbone": "efficientnet_lite0"})
+    assert overridden.tnet.get_config() == model.tnet.get_config()
 
 
 def test_given_stages_are_used():

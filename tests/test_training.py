@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ from shm.training import (CheckpointError, FitSettings, StageTrainer, TrainingDi
 from shm.training import checkpoints
 from shm.training.callbacks import read_log, write_log
 from shm.training.engine import per_image_mse, per_image_sad, training_summary, trimap_accuracy
+from test_io import dead_pid
 from training_helpers import dataset, disc_batches, tiny_mnet, tiny_shm, tiny_tnet
 
 
@@ -161,3 +163,15 @@ def test_the_closing_summary_names_the_best_epoch_weights_and_next_command(tmp_p
 def test_a_log_of_older_runs_counting_from_0_is_renumbered(tmp_path):
     write_log(tmp_path / "log.csv", [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4}])
     assert [row["epoch"] for row in read_log(tmp_path / "log.csv", before_epoch=2)] == ["1", "2"]
+
+
+def test_a_training_into_an_out_dir_another_one_is_writing_is_refused(tmp_path):
+    with checkpoints.out_dir_lock(tmp_path):
+        with pytest.raises(CheckpointError, match=f"another training is writing there \\(process {os.getpid()}\\)"):
+            _fit_mnet(tmp_path, epochs=1)
+    assert not (tmp_path / checkpoints.RESUME_STATE).exists()
+    # A killed run's temporary checkpoint goes; the lock went with its process.
+    leftover = tmp_path / f".resume.weights.{dead_pid()}.abcd1234.tmp.weights.h5"
+    leftover.write_bytes(b"half a checkpoint")
+    _fit_mnet(tmp_path, epochs=1)
+    assert (tmp_path / checkpoints.RESUME_STATE).is_file() and not leftover.exists()

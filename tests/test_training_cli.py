@@ -16,7 +16,9 @@ from PIL import Image
 import combined_model
 import pretrain_mnet
 import pretrain_tnet
+from models.weights import EFFICIENTNET_LITE0_IMAGENET_PATH, MOBILENETV2_IMAGENET_PATH
 from shm.training import checkpoints
+from shm.training.stages import build_tnet_for_training
 from training_helpers import write_disc_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,3 +140,13 @@ def test_data_dirs_take_an_optional_weight():
     assert parse_data_dir("C:/data") == (Path("C:/data"), 1.0)  # not a number: part of the path
     with pytest.raises(ValueError, match="weight must be positive"):
         parse_data_dir("data/x:0")
+
+
+@pytest.mark.parametrize("preset, imagenet_file", [("lite", MOBILENETV2_IMAGENET_PATH),
+                                                   ("lite_efficientnet", EFFICIENTNET_LITE0_IMAGENET_PATH)])
+def test_stage1_starts_each_lite_tnet_from_its_backbones_imagenet_file(preset, imagenet_file):
+    args = pretrain_tnet.parse_args(["train_tnet", "--data-dir", "d", "--out-dir", "o", "--preset", preset])
+    _, tnet = build_tnet_for_training(args.preset)
+    # Both stems are (3, 3, 3, 32): equal values tell which file was loaded.
+    np.testing.assert_array_equal(tnet.backbone.get_layer("stem_conv").kernel.numpy(),
+                                  np.load(imagenet_file)["stem_conv/kernel"])

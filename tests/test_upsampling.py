@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
+import shm.io
 from shm.foreground import composite, estimate_foreground
-from shm.upsampling import guided_filter_coefficients, guided_upsample, resize
+from shm.upsampling import RowUpsampler, guided_filter_coefficients, guided_upsample, resize
 
 
 def edge_scene(height=64, width=64, edge=37):
@@ -163,3 +164,27 @@ def test_composite_blends_by_alpha(background):
     assert out.dtype == np.uint8 and out.shape == (4, 5, 3)
     expected = np.rint((1 - alpha)[..., None] * np.broadcast_to(background, (4, 5, 3)).astype(np.float32))
     np.testing.assert_array_equal(out, expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize("low_shape, size", [((32, 64, 4), (100, 333)), ((10, 10), (1000, 997)),
+                                             ((5, 7, 3), (400, 9)), ((32, 64), (20, 300)), ((8, 8, 3), (8, 8))])
+def test_row_upsampler_gives_the_whole_resize_band_by_band(low_shape, size):
+    low = np.random.default_rng(2).random(low_shape).astype(np.float32)
+    upsampler = RowUpsampler(low, *size)
+    bands = np.concatenate([upsampler.rows(start, min(start + 13, size[0])) for start in range(0, size[0], 13)])
+    np.testing.assert_allclose(bands, resize(low, *size), rtol=0, atol=1e-6)
+
+
+def test_full_resolution_steps_give_the_same_result_in_any_bands(monkeypatch):
+    height, width = 700, 530  # larger than MEANS_SIZE: the shrunk first pass is banded too
+    image = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    alpha_low = smooth_random_alpha(96, 72, seed=8)
+    whole = {}
+    for band_rows in (10_000, 7):  # one band, then bands of 7 rows (halo and edges everywhere)
+        monkeypatch.setattr(shm.io, "BAND_ROWS", band_rows)
+        alpha = guided_upsample(alpha_low, image)
+        results = {"alpha": alpha, "foreground": estimate_foreground(image, alpha),
+                   "composite": composite(image, alpha, np.array([0, 255, 0], np.uint8)).astype(np.float32)}
+        whole = whole or results
+    for name, result in results.items():
+        np.testing.assert_allclose(result, whole[name], rtol=0, atol=1e-5 if name != "composite" else 1, err_msg=name)

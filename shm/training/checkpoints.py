@@ -5,15 +5,19 @@
 - `resume.weights.h5`: the whole trainer (network, optimiser state, completed epochs, best score):
   one file renamed into place, so a kill at any moment leaves the previous complete state;
 - `state.json`: the same counters for people (epoch, best score, what is monitored);
-- `log.csv`, `curves.png` (every loss part and validation SAD/MSE per epoch), `tensorboard/`.
+- `log.csv`, `curves.png` (every loss part and validation SAD/MSE per epoch), `tensorboard/`;
+- `.lock`: held (`fcntl.flock`) by the training writing there, so a second one is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import keras
 
@@ -26,6 +30,7 @@ STATE_JSON = "state.json"
 LOG_CSV = "log.csv"
 CURVES_PNG = "curves.png"
 TENSORBOARD_DIR = "tensorboard"
+LOCK_FILE = ".lock"
 
 
 class CheckpointError(ValueError):
@@ -63,6 +68,30 @@ def load_weights_checked(model: keras.Model, path: str | Path, what: str) -> Non
     except Exception as error:  # Keras and h5py raise many types for a wrong or corrupt file
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise CheckpointError(f"{path}: does not fit {model.name!r} as {what} ({reason})") from None
+
+
+@contextlib.contextmanager
+def out_dir_lock(out_dir: Path) -> Iterator[None]:
+    """Hold `out_dir`'s lock for the block, or raise `CheckpointError` if another process holds it:
+    two trainings into one folder would interleave their checkpoints and logs. The system releases
+    the lock when the process ends, however it ends (kill -9 included)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise CheckpointError(f"{out_dir}: another training is writing there (process {holder}); wait for it "
+                                  "to end or choose another --out-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def refuse_existing_run(out_dir: Path) -> None:

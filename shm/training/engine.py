@@ -10,6 +10,7 @@ resume state: network, optimiser and counters, written atomically in one rename.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -22,6 +23,7 @@ from keras import ops
 
 from models.fusion import Fusion
 from shm import losses
+from shm.io import sweep_stale_temporaries
 from shm.training import callbacks as training_callbacks
 from shm.training import checkpoints
 from shm.training.distribute import is_chief, is_multi_worker
@@ -185,10 +187,12 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     on from `settings.out_dir`'s resume state (network, optimiser, epoch); without it, an
     out-dir that already holds a run is refused, so no checkpoint is ever overwritten by mistake.
     Raises `TrainingDiverged` when a loss becomes NaN or infinite (the last good checkpoint
-    stays) and `CheckpointError` for an unusable resume state. `extra_callbacks` run after the
-    engine's own (so they see each epoch's checkpoint already written); `validators` run before the
-    checkpoint writer and add to the logs (e.g. `callbacks.PhotoValidation`), and `monitor` names the
-    logged quantity that picks the best epoch (default: the stage's `MONITORED`, on validation data).
+    stays) and `CheckpointError` for an unusable resume state or an out-dir another training is
+    writing into (`checkpoints.out_dir_lock`); temporaries of killed runs there are removed.
+    `extra_callbacks` run after the engine's own (so they see each epoch's checkpoint already written);
+    `validators` run before the checkpoint writer and add to the logs (e.g. `callbacks.PhotoValidation`),
+    and `monitor` names the logged quantity that picks the best epoch (default: the stage's
+    `MONITORED`, on validation data).
     """
     strategy = strategy or tf.distribute.get_strategy()
     out_dir = Path(settings.out_dir)
@@ -197,9 +201,20 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     val_data = None if val_data is None else val_data.map(conform_batch)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         train_data, val_data = _shard_by_data(train_data), _shard_by_data(val_data)
-    if not settings.resume:
-        checkpoints.refuse_existing_run(out_dir)
+    # Only the chief writes into out_dir, so only it takes the lock (workers may share the folder).
+    with checkpoints.out_dir_lock(out_dir) if chief else contextlib.nullcontext():
+        if chief:
+            for path in sweep_stale_temporaries(out_dir):
+                print(f"removed {path}: a temporary file of an interrupted run")
+        if not settings.resume:
+            checkpoints.refuse_existing_run(out_dir)
+        return _fit(build_trainer, train_data, val_data, settings, strategy, extra_callbacks, validators, monitor,
+                    chief)
 
+
+def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, extra_callbacks, validators,
+         monitor: str | None, chief: bool) -> StageTrainer:
+    out_dir = Path(settings.out_dir)
     with strategy.scope():
         trainer = build_trainer()
         trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))

@@ -21,12 +21,13 @@ import tensorflow as tf
 
 from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
+from models.presets import PRESETS
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
 from shm.console import progress
 from shm.geometry import network_size
-from shm.io import ImageReadError, list_images, read_image, write_png_atomic
+from shm.io import ImageReadError, list_images, read_image, stop_on_sigterm_like_sigint, write_png_atomic
 from shm.losses import LossWeights
 from shm.training.callbacks import PhotoValidation, TrainingDiverged
 from shm.training.checkpoints import load_weights_checked
@@ -101,9 +102,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                             "makes them from the training photos; default: no compositing)")
 
     group = parser.add_argument_group("model and optimisation")
-    group.add_argument("--preset", choices=("lite", "pspnet50"), default="lite",
-                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); pspnet50: the paper's "
-                            "(default: %(default)s)")
+    group.add_argument("--preset", choices=sorted(PRESETS), default="lite",
+                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); lite_efficientnet: the same "
+                            "with an EfficientNet-Lite0 T-Net encoder; pspnet50: the paper's (default: %(default)s)")
     group.add_argument("--working-size", "--input-size", type=int, dest="working_size",
                        help="the longer side photos are seen at, as at inference (shm.geometry; default: the "
                             "preset's working size, 320 lite / 512 pspnet50); the pspnet50 T-Net resizes to 473 inside")
@@ -151,8 +152,10 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 def run_cli(function: Callable, *arguments) -> int:
     """Run a stage; a known failure is one line on stderr and exit status 1, never a traceback.
 
-    A function that returns a count of failed files (an int) exits 1 when it is not 0.
+    A function that returns a count of failed files (an int) exits 1 when it is not 0. SIGTERM
+    stops it like Ctrl-C (the last complete checkpoint stays, no temporary file is left).
     """
+    stop_on_sigterm_like_sigint()
     try:
         result = function(*arguments)
     except (ValueError, TrainingDiverged) as error:
@@ -174,23 +177,23 @@ def parse_data_dir(text: str | Path) -> tuple[Path, float]:
     return Path(folder), float(weight)
 
 
-def _discover(folder: Path, list_file: str | None, label: str) -> list:
+def _discover(folder: Path, list_file: str | None, label: str, needs_colours: bool = False) -> list:
     samples = data.discover_samples(folder, list_file, skip_bad=True)
     print(f"{label}{samples.summary()}")
     for problem in samples.skipped:
         print(f"skipped: {problem}")
     without = sum(s.fg is None or s.bg is None for s in samples)
-    if without:
-        print(f"warning: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
-              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)",
-              file=sys.stderr)
+    if without and needs_colours:
+        print(f"note: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
+              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)")
     return list(samples)
 
 
-def split_samples(options: TrainOptions) -> tuple[list[data.Source], list | None]:
+def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[list[data.Source], list | None]:
     """Training sources (one per --data-dir, with its weight) and validation samples: --val-dir,
-    or a seeded --val-fraction of the training samples (taken from each folder alike)."""
-    sources = [data.Source(_discover(folder, options.list_file, ""), weight)
+    or a seeded --val-fraction of the training samples (taken from each folder alike).
+    `needs_colours`: the stage has a compositional loss, so folders without fg/ and bg/ are noted."""
+    sources = [data.Source(_discover(folder, options.list_file, "", needs_colours), weight)
                for folder, weight in map(parse_data_dir, options.data_dir)]
     if options.val_dir is not None:
         return sources, [s for folder in options.val_dir for s in _discover(folder, None, "validation: ")]
@@ -213,7 +216,7 @@ def split_samples(options: TrainOptions) -> tuple[list[data.Source], list | None
 def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
     """The stage's training and validation data, and the training steps of one epoch (by default
     as many batches as the training samples fill)."""
-    sources, val_samples = split_samples(options)
+    sources, val_samples = split_samples(options, needs_colours=stage != "tnet")
     settings = resolve_preset(options.preset)
     common = dict(working_size=options.working_size or settings["working_size"], batch_size=options.batch_size,
                   seed=options.seed, multiple=settings["size_multiple"])
@@ -249,11 +252,12 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
     A T-Net of fixed size (PSPNet-50, 473) gets the SHM graph's resize in front and behind, and
     PSPNet-50's `Normalize` (it takes keras-segmentation's preprocessed input); the light T-Net
     takes any size and normalises inside itself.
-    `imagenet_weights`: for lite, the MobileNetV2 `.npz` (None: the default file; "none": random).
+    `imagenet_weights`: for the light T-Net, its backbone's converted `.npz` (None: the backbone's
+    default file; "none": random).
     """
     settings = resolve_preset(preset)
     kwargs = dict(settings["tnet_kwargs"])
-    if preset == "lite":
+    if settings["tnet"] == "light_tnet":
         kwargs.update(backbone_weights=None if imagenet_weights == "none" else "imagenet")
         if imagenet_weights not in (None, "none"):
             kwargs["weights_path"] = imagenet_weights
