@@ -264,8 +264,7 @@ def check_output_dir(output_dir: str | os.PathLike) -> Path:
     """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
     output_dir = Path(output_dir)
     if output_dir.is_file():
-        raise OSError(f"{output_dir}: a file, not a folder; give a folder as --output (or a FILE.png "
-                      "for a single photo)")
+        raise OSError(f"{output_dir}: a file, not a folder (the outputs go into a folder)")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=output_dir).close()
