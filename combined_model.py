@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from shm.training.stages import (add_common_arguments, add_loss_weight_arguments, options_from_args, run_cli,
-                                 train_shm)
+from shm.training.cli import add_common_arguments, add_loss_weight_arguments, run_stage
+from shm.training.stages import train_shm
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_cli(train_shm, options_from_args(parse_args(argv)))
+    return run_stage(train_shm, parse_args(argv))
 
 
 if __name__ == "__main__":

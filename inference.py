@@ -142,7 +142,7 @@ def output_kinds(args: argparse.Namespace) -> tuple[str, ...] | None:
 def collect(args: argparse.Namespace, output_dir: Path):
     """The jobs of --demo, --input - or --input PATH, and the ignored files."""
     from shm.inference import Job, collect_jobs
-    from shm.io import read_image
+    from shm.io import decode_image
 
     if args.demo:
         try:
@@ -152,7 +152,7 @@ def collect(args: argparse.Namespace, output_dir: Path):
                              "(pip install \"shm-keras[train]\", or -r requirements.txt)") from None
         jobs, ignored = [Job("astronaut", output_dir / "astronaut", image=data.astronaut())], []
     elif args.input == "-":
-        image = read_image(sys.stdin.buffer.read(), name="<stdin>")
+        image = decode_image(sys.stdin.buffer.read(), "<stdin>")
         jobs, ignored = [Job("<stdin>", output_dir / "stdin", image=image)], []
     else:
         jobs, ignored = collect_jobs(args.input, output_dir, recursive=args.recursive, frame_rate=args.sequence_fps)

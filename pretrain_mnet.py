@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shm.training.stages import (add_common_arguments, add_loss_weight_arguments, options_from_args, run_cli,
-                                 train_mnet)
+from shm.training.cli import add_common_arguments, add_loss_weight_arguments, run_stage
+from shm.training.stages import train_mnet
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_cli(train_mnet, options_from_args(parse_args(argv)))
+    return run_stage(train_mnet, parse_args(argv))
 
 
 if __name__ == "__main__":

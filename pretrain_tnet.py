@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 from models.presets import PRESETS
-from shm.training.stages import add_common_arguments, options_from_args, predict_trimaps, run_cli, train_tnet
+from shm.training.cli import add_common_arguments, run_cli, run_stage
+from shm.training.stages import predict_trimaps, train_tnet
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "predict":
         return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.working_size)
-    return run_cli(train_tnet, options_from_args(args))
+    return run_stage(train_tnet, args)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def tensorflow_environment(onednn: bool) -> dict[str, str]:
 
 # (distribution, name shown): the runtimes whose versions decide the figures.
 RUNTIMES = (("tensorflow", "TensorFlow"), ("keras", "Keras"), ("ai-edge-litert", "LiteRT"),
-            ("onnxruntime", "onnxruntime"))
+            ("onnxruntime", "onnxruntime"), ("apache-beam", "Apache Beam"))
 
 
 def cpu_model() -> str:

@@ -9,14 +9,15 @@ import importlib
 
 _LAZY_NAMES = {
     "PRESETS": "models.presets",
-    "PSPNET50_RGB_MEAN": "models.pspnet50",
-    "PSPNET50_RGB_STD": "models.pspnet50",
+    "PSPNET50_RGB_MEAN": "models.presets",
+    "PSPNET50_RGB_STD": "models.presets",
     "EfficientNetLite0": "models.efficientnet_lite",
     "Fusion": "models.fusion",
     "LightTNet": "models.light_tnet",
     "LoadReport": "models.weights",
     "MaxPoolWithArgmax": "models.mnet",
     "MaxUnpool": "models.mnet",
+    "MNet": "models.mnet",
     "MobileNetV2": "models.mobilenetv2",
     "Normalize": "models.layers",
     "PSPNet50": "models.pspnet50",
@@ -28,11 +29,9 @@ _LAZY_NAMES = {
     "build_mnet": "models.mnet",
     "build_pspnet50": "models.pspnet50",
     "build_shm": "models.shm",
-    "convert_backbone_file": "models.weights",
     "load_ade20k_weights": "models.weights",
     "load_hed_encoder": "models.weights",
     "load_imagenet_backbone": "models.weights",
-    "preprocess_image": "models.pspnet50",
     "resolve_preset": "models.shm",
 }
 

@@ -24,7 +24,8 @@ from models.presets import VGG16_WIDTHS
 
 # Caffe's VGG16 / HED means on the 0..255 scale, in RGB order (HED lists them as BGR 104.0, 116.7, 122.7).
 HED_RGB_MEAN = (122.67892, 116.66877, 104.00699)
-SIZE_MULTIPLE = 16  # 4 poolings of 2x2
+# Each of the 4 poolings halves the size, the unpoolings double it back: sides are multiples of 2**4.
+SIZE_MULTIPLE = 2 ** 4
 
 
 def _split_windows(inputs):
@@ -90,12 +91,8 @@ def mnet_encoder_conv_names(encoder_widths: Sequence[Sequence[int]] = VGG16_WIDT
     ]
 
 
-def build_mnet(
-    input_size: int | None = None,
-    encoder_widths: Sequence[Sequence[int]] = VGG16_WIDTHS,
-    decoder_kernel_size: int = 5,
-    name: str = "mnet",
-) -> keras.Model:
+@keras.saving.register_keras_serializable(package="shm")
+class MNet(keras.Model):
     """The M-Net: (B, H, W, 6) = RGB [0, 1] + (B, U, F) probabilities -> raw alpha (B, H, W, 1) in [0, 1].
 
     `input_size`: H = W, a multiple of 16, or None for any multiple of 16 at run time.
@@ -103,31 +100,59 @@ def build_mnet(
     a max-pool follows each of the first 4 blocks. The decoder's widths follow from them: the conv
     before each unpooling has the width of the encoder block whose argmax it uses, the last
     hidden conv the width of block 1. `decoder_kernel_size`: 5 as in Deep Image Matting.
+    `get_config` is these arguments; the layers (and so the weight files) are those of the
+    functional M-Net that `.keras` files saved before this class hold.
     """
-    if input_size is not None and input_size % SIZE_MULTIPLE:
-        raise ValueError(f"M-Net input_size must be a multiple of {SIZE_MULTIPLE}, got {input_size}")
-    blocks = [tuple(int(w) for w in block) for block in encoder_widths]
-    if len(blocks) != 5 or any(not block for block in blocks):
-        raise ValueError(f"encoder_widths must be 5 non-empty blocks of conv widths, got {encoder_widths!r}")
 
-    inputs = keras.Input((input_size, input_size, 6), name="image_and_trimap")
-    scale = 1.0 / 255.0
-    x = Normalize(
-        mean=[m / 255.0 for m in HED_RGB_MEAN] + [0.5, 0.5, 0.5], std=[scale] * 6, name="hed_normalize"
-    )(inputs)
+    def __init__(self, input_size: int | None = None, encoder_widths: Sequence[Sequence[int]] = VGG16_WIDTHS,
+                 decoder_kernel_size: int = 5, name: str = "mnet", **kwargs):
+        if input_size is not None and input_size % SIZE_MULTIPLE:
+            raise ValueError(f"M-Net input_size must be a multiple of {SIZE_MULTIPLE}, got {input_size}")
+        blocks = tuple(tuple(int(w) for w in block) for block in encoder_widths)
+        if len(blocks) != 5 or any(not block for block in blocks):
+            raise ValueError(f"encoder_widths must be 5 non-empty blocks of conv widths, got {encoder_widths!r}")
 
-    masks = []
-    for block, widths in enumerate(blocks, start=1):
-        for index, width in enumerate(widths, start=1):
-            # Encoder convs keep their bias so HED's VGG16 weights load unchanged (BN follows anyway).
-            x = _conv_bn_relu(x, width, 3, f"block{block}_conv{index}", use_bias=True)
-        if block < 5:
-            x, mask = MaxPoolWithArgmax(name=f"block{block}_pool")(x)
-            masks.append(mask)
+        inputs = keras.Input((input_size, input_size, 6), name="image_and_trimap")
+        scale = 1.0 / 255.0
+        x = Normalize(
+            mean=[m / 255.0 for m in HED_RGB_MEAN] + [0.5, 0.5, 0.5], std=[scale] * 6, name="hed_normalize"
+        )(inputs)
 
-    for stage in range(4, 0, -1):
-        x = _conv_bn_relu(x, blocks[stage - 1][-1], decoder_kernel_size, f"decoder{stage + 1}", use_bias=False)
-        x = MaxUnpool(name=f"unpool{stage}")([x, masks[stage - 1]])
-    x = _conv_bn_relu(x, blocks[0][-1], decoder_kernel_size, "decoder1", use_bias=False)
-    alpha_raw = layers.Conv2D(1, decoder_kernel_size, padding="same", activation="sigmoid", name="alpha_raw")(x)
-    return keras.Model(inputs, alpha_raw, name=name)
+        masks = []
+        for block, widths in enumerate(blocks, start=1):
+            for index, width in enumerate(widths, start=1):
+                # Encoder convs keep their bias so HED's VGG16 weights load unchanged (BN follows anyway).
+                x = _conv_bn_relu(x, width, 3, f"block{block}_conv{index}", use_bias=True)
+            if block < 5:
+                x, mask = MaxPoolWithArgmax(name=f"block{block}_pool")(x)
+                masks.append(mask)
+
+        for stage in range(4, 0, -1):
+            x = _conv_bn_relu(x, blocks[stage - 1][-1], decoder_kernel_size, f"decoder{stage + 1}", use_bias=False)
+            x = MaxUnpool(name=f"unpool{stage}")([x, masks[stage - 1]])
+        x = _conv_bn_relu(x, blocks[0][-1], decoder_kernel_size, "decoder1", use_bias=False)
+        alpha_raw = layers.Conv2D(1, decoder_kernel_size, padding="same", activation="sigmoid", name="alpha_raw")(x)
+        super().__init__(inputs=inputs, outputs=alpha_raw, name=name, **kwargs)
+        self.input_size = input_size
+        self.encoder_widths = blocks
+        self.decoder_kernel_size = int(decoder_kernel_size)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "input_size": self.input_size,
+            "encoder_widths": [list(block) for block in self.encoder_widths],
+            "decoder_kernel_size": self.decoder_kernel_size,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "MNet":
+        return cls(**config)
+
+
+def build_mnet(input_size: int | None = None, encoder_widths: Sequence[Sequence[int]] = VGG16_WIDTHS,
+               decoder_kernel_size: int = 5, name: str = "mnet") -> MNet:
+    """`MNet(...)`: the M-Net with random weights (`models.weights.load_hed_encoder` loads HED's encoder)."""
+    return MNet(input_size=input_size, encoder_widths=encoder_widths, decoder_kernel_size=decoder_kernel_size,
+                name=name)

@@ -4,28 +4,22 @@ The network whose weights the public ADE20K file `pspnet50_ade20k.h5` holds (loa
 `models.weights.load_ade20k_weights`). Layer names, weight shapes and the order of the weighted
 layers are those of that file, so a Keras 2 h5 maps onto it layer by layer. See docs/pspnet50.md.
 
+Its input is keras-segmentation's preprocessed image (RGB order, the BGR means of
+`models.presets.PSPNET50_BGR_MEAN_255` subtracted from pixels in [0, 255]); inside the SHM model a
+`Normalize(PSPNET50_RGB_MEAN, PSPNET50_RGB_STD)` makes it from RGB in [0, 1].
+
 Example:
     model = build_pspnet50(n_classes=3)
-    probs = model.predict(preprocess_image(cv2.imread("photo.jpg"))[None])  # (1, 473, 473, 3)
+    probs = model.predict(preprocessed)  # (1, 473, 473, 3)
 """
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import keras
-import numpy as np
 
 from models.layers import ResizeLike
-
-# keras-segmentation's "sub_mean" preprocessing subtracts these from BGR pixels in [0, 255].
-_BGR_MEAN_255 = (103.939, 116.779, 123.68)
-
-# `Normalize(PSPNET50_RGB_MEAN, PSPNET50_RGB_STD)` on RGB in [0, 1] equals `preprocess_image`
-# without the resize: (x - mean / 255) * 255 = 255 x - mean.
-PSPNET50_RGB_MEAN = tuple(m / 255.0 for m in reversed(_BGR_MEAN_255))
-PSPNET50_RGB_STD = (1.0 / 255.0,) * 3
 
 PYRAMID_BINS = (1, 2, 3, 6)
 # keras-segmentation concatenates the pyramid branches in this order after the ResNet features.
@@ -37,22 +31,6 @@ _RESNET50_STAGES = ((2, 3, 1, 1), (3, 4, 2, 1), (4, 6, 4, 2), (5, 3, 8, 4))
 def feature_map_size(input_size: int) -> int:
     """Side of the ResNet output map: three 'same'-padded stride-2 steps, ceil(input / 8)."""
     return math.ceil(input_size / 8)
-
-
-def preprocess_image(bgr_uint8: np.ndarray, input_size: int = 473) -> np.ndarray:
-    """keras-segmentation's `get_image_array(img, S, S, imgNorm="sub_mean")` on a cv2.imread array.
-
-    Bilinear `cv2.resize` to (S, S), subtract the BGR means, reverse the channels to RGB order.
-    Returns float32 (S, S, 3).
-    """
-    image = np.asarray(bgr_uint8)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"preprocess_image expects a uint8 (H, W, 3) BGR array, got {image.dtype} {image.shape}"
-        )
-    resized = cv2.resize(image, (input_size, input_size)).astype(np.float32)
-    resized -= np.asarray(_BGR_MEAN_255, dtype=np.float32)
-    return np.ascontiguousarray(resized[:, :, ::-1])
 
 
 def _batch_norm(name: str) -> keras.layers.BatchNormalization:
@@ -114,7 +92,7 @@ def _pyramid_branch(features, bins: int, map_size: int):
 class PSPNet50(keras.Model):
     """keras-segmentation's `pspnet_50` as a functional model.
 
-    Input: (batch, S, S, 3) preprocessed as `preprocess_image` does (RGB order, means subtracted,
+    Input: (batch, S, S, 3) preprocessed as keras-segmentation does (RGB order, means subtracted,
     range about [-124, 152]). Output: (batch, S, S, n_classes) softmax probabilities.
     S must give a ResNet map (ceil(S / 8)) divisible by 6, so that every pyramid level pools
     exactly: 473 (map 60, pools 60/30/20/10) and 713 (map 90) as in keras-segmentation.

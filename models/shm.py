@@ -1,30 +1,25 @@
 """The whole Semantic Human Matting model: T-Net -> (image, trimap) -> M-Net -> fusion.
 
 Example:
-    model = build_shm("lite", input_size=320)
+    model = SemanticHumanMatting.from_preset("lite", input_size=320)
     outputs = model(images)  # {"trimap": (B,320,320,3), "alpha_raw": (B,320,320,1), "alpha": ...}
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import keras
 from keras import layers
 
+import models
+import models.light_tnet  # noqa: F401  registers the T-Nets' classes, so that .keras files load
+import models.pspnet50  # noqa: F401
 from models.fusion import Fusion
 from models.layers import Normalize, Resize, ResizeLike
-from models.light_tnet import build_light_tnet
-from models.mnet import SIZE_MULTIPLE, build_mnet
+from models.mnet import SIZE_MULTIPLE, MNet
 from models.presets import PRESETS
-from models.pspnet50 import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD, build_pspnet50
-
-# A preset's `tnet` name -> its builder and the normalisation (mean, std) the SHM graph puts in
-# front of it: PSPNet-50 takes keras-segmentation's preprocessed input, the light T-Net RGB [0, 1].
-TNETS = {
-    "pspnet50": {"tnet_builder": build_pspnet50, "tnet_mean": PSPNET50_RGB_MEAN, "tnet_std": PSPNET50_RGB_STD},
-    "light_tnet": {"tnet_builder": build_light_tnet, "tnet_mean": None, "tnet_std": None},
-}
 
 
 @keras.saving.register_keras_serializable(package="shm")
@@ -41,6 +36,8 @@ class SemanticHumanMatting(keras.Model):
     `tnet_mean` / `tnet_std`: a `Normalize` in front of the T-Net, for T-Nets that take
     preprocessed input (PSPNet-50); None when the T-Net takes RGB [0, 1] itself.
     `model.tnet` and `model.mnet` are the two stages, e.g. for `model.tnet.load_weights(...)`.
+    `preset`: the name of the preset the model was built from (`from_preset`), None for others;
+    kept in the config so exports and inference find the preset's sizes.
     """
 
     def __init__(
@@ -51,6 +48,7 @@ class SemanticHumanMatting(keras.Model):
         tnet_mean: Sequence[float] | None = None,
         tnet_std: Sequence[float] | None = None,
         input_size: int | None = None,
+        preset: str | None = None,
         **kwargs,
     ):
         if input_size is not None and input_size % SIZE_MULTIPLE:
@@ -84,6 +82,7 @@ class SemanticHumanMatting(keras.Model):
         self.tnet_mean = None if tnet_mean is None else [float(m) for m in tnet_mean]
         self.tnet_std = None if tnet_std is None else [float(s) for s in tnet_std]
         self.input_size = input_size
+        self.preset = preset
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -95,23 +94,67 @@ class SemanticHumanMatting(keras.Model):
             "tnet_mean": self.tnet_mean,
             "tnet_std": self.tnet_std,
             "input_size": self.input_size,
+            "preset": self.preset,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "SemanticHumanMatting":
         config = dict(config)
+        if "preset" not in config:
+            # Files saved before the preset was part of the config (the shipped shm_lite.keras
+            # among them) name their model `shm_<preset>`.
+            named = re.fullmatch(r"shm_(\w+)", config.get("name", ""))
+            config["preset"] = named.group(1) if named and named.group(1) in PRESETS else None
         config["tnet"] = keras.saving.deserialize_keras_object(config["tnet"])
         config["mnet"] = keras.saving.deserialize_keras_object(config["mnet"])
         return cls(**config)
 
 
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str = "lite",
+        input_size: int | None = None,
+        tnet: keras.Model | None = None,
+        mnet: keras.Model | None = None,
+        **overrides,
+    ) -> "SemanticHumanMatting":
+        """The model of a preset (`models.presets.PRESETS`), with random weights.
+
+        `input_size`: the M-Net working size (a multiple of the preset's `size_multiple`), or None
+        for any valid size. `tnet` / `mnet`: existing stages to use instead of new ones (e.g. trained
+        in stages 1 and 2). `overrides`: preset settings to replace, e.g. `mnet_kwargs={...}`.
+        """
+        settings = resolve_preset(preset, **overrides)
+        multiple = settings["size_multiple"]
+        if input_size is not None and input_size % multiple:
+            raise ValueError(f"preset {preset!r} needs input_size to be a multiple of {multiple}, got {input_size}")
+        if tnet is None:
+            tnet_kwargs = dict(settings["tnet_kwargs"])
+            if settings["tnet_size"] is None:
+                tnet_kwargs["input_size"] = input_size
+            tnet = settings["tnet_builder"](**tnet_kwargs)
+        if mnet is None:
+            mnet = MNet(input_size=input_size, **settings["mnet_kwargs"])
+        return cls(
+            tnet=tnet,
+            mnet=mnet,
+            tnet_size=settings["tnet_size"],
+            tnet_mean=settings["tnet_mean"],
+            tnet_std=settings["tnet_std"],
+            input_size=input_size,
+            preset=preset,
+            name=f"shm_{preset}",
+        )
+
+
 def resolve_preset(preset: str, **overrides) -> dict[str, Any]:
-    """The preset's settings plus its T-Net's `tnet_builder`, `tnet_mean` and `tnet_std` (`TNETS`),
-    with `overrides` applied; dict settings (`tnet_kwargs`, `mnet_kwargs`) are updated key by key,
-    so `tnet_kwargs={"backbone_weights": None}` keeps the other keys."""
+    """The preset's settings with `overrides` applied, plus `tnet_builder`: the function its `tnet`
+    names. Dict settings (`tnet_kwargs`, `mnet_kwargs`) are updated key by key, so
+    `tnet_kwargs={"backbone_weights": None}` keeps the other keys."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    settings = {**PRESETS[preset], **TNETS[PRESETS[preset]["tnet"]]}
+    settings = dict(PRESETS[preset])
     for key, value in overrides.items():
         if key not in settings:
             raise ValueError(f"preset {preset!r} has no setting {key!r}; settings: {sorted(settings)}")
@@ -119,39 +162,11 @@ def resolve_preset(preset: str, **overrides) -> dict[str, Any]:
             settings[key] = {**settings[key], **value}
         else:
             settings[key] = value
+    settings["tnet_builder"] = getattr(models, settings["tnet"])
     return settings
 
 
-def build_shm(
-    preset: str = "lite",
-    input_size: int | None = None,
-    tnet: keras.Model | None = None,
-    mnet: keras.Model | None = None,
-    **overrides,
-) -> SemanticHumanMatting:
-    """A `SemanticHumanMatting` model of a preset (`models.presets.PRESETS`).
-
-    `input_size`: the M-Net working size (a multiple of the preset's `size_multiple`), or None
-    for any valid size. `tnet` / `mnet`: existing stages to use instead of new ones (e.g. trained
-    in stages 1 and 2). `overrides`: preset settings to replace, e.g. `mnet_kwargs={...}`.
-    """
-    settings = resolve_preset(preset, **overrides)
-    multiple = settings["size_multiple"]
-    if input_size is not None and input_size % multiple:
-        raise ValueError(f"preset {preset!r} needs input_size to be a multiple of {multiple}, got {input_size}")
-    if tnet is None:
-        tnet_kwargs = dict(settings["tnet_kwargs"])
-        if settings["tnet_size"] is None:
-            tnet_kwargs["input_size"] = input_size
-        tnet = settings["tnet_builder"](**tnet_kwargs)
-    if mnet is None:
-        mnet = build_mnet(input_size=input_size, **settings["mnet_kwargs"])
-    return SemanticHumanMatting(
-        tnet=tnet,
-        mnet=mnet,
-        tnet_size=settings["tnet_size"],
-        tnet_mean=settings["tnet_mean"],
-        tnet_std=settings["tnet_std"],
-        input_size=input_size,
-        name=f"shm_{preset}",
-    )
+def build_shm(preset: str = "lite", input_size: int | None = None, tnet: keras.Model | None = None,
+              mnet: keras.Model | None = None, **overrides) -> SemanticHumanMatting:
+    """`SemanticHumanMatting.from_preset(...)`."""
+    return SemanticHumanMatting.from_preset(preset, input_size=input_size, tnet=tnet, mnet=mnet, **overrides)

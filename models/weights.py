@@ -10,6 +10,8 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable, Mapping
@@ -23,7 +25,6 @@ from models import mobilenetv2
 from models.efficientnet_lite import EfficientNetLite0
 from models.inverted_residual import InvertedResidualBackbone
 from models.presets import shipped_file
-from shm.io import atomic_path
 
 
 class WeightsError(ValueError):
@@ -55,7 +56,7 @@ _TORCH_BN_VARIABLES = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "
                        ("running_var", "moving_variance"))
 
 
-def _read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz file, or a `WeightsError` naming the file."""
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -161,18 +162,6 @@ def convert_pytorch_backbone(state: Mapping[str, np.ndarray], backbone: str,
     return {key: np.ascontiguousarray(value) for key, value in converted.items()}
 
 
-def convert_backbone_file(backbone: str, source: str | os.PathLike,
-                          destination: str | os.PathLike | None = None) -> Path:
-    """Convert a backbone's PyTorch-named .npz into ours (default destination: the file the
-    loader reads), written atomically."""
-    source = Path(source)
-    destination = Path(destination) if destination is not None else _imagenet_backbone(backbone).path
-    converted = convert_pytorch_backbone(_read_npz_arrays(source), backbone, source=str(source))
-    with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
-        np.savez_compressed(handle, **dict(sorted(converted.items())))
-    return destination
-
-
 def _find_backbone(model: keras.Model) -> InvertedResidualBackbone | None:
     if isinstance(model, InvertedResidualBackbone):
         return model
@@ -197,7 +186,7 @@ def load_imagenet_backbone(backbone_or_model: keras.Model, path: str | os.PathLi
     name, entry = next((name, entry) for name, entry in IMAGENET_BACKBONES.items()
                        if isinstance(backbone, entry.backbone_class))
     path = Path(path) if path is not None else entry.path
-    arrays = _read_npz_arrays(path)
+    arrays = read_npz_arrays(path)
     layers_in_file = {key.split("/")[0] for key in arrays}
     if "stem_conv" not in layers_in_file:
         example = next(iter(arrays), "nothing")
@@ -375,3 +364,39 @@ def load_hed_encoder(mnet: keras.Model, path: str | os.PathLike | None = None) -
         layer.kernel.assign(kernel)
         layer.bias.assign(bias)
     return report
+
+
+# ---------------------------------------------------------------------------------------------------
+# Weight files saved while the M-Net was a plain functional model
+
+# Keras files a model's sub-models under their class names: the M-Net's group was `functional`
+# before it became the `MNet` class (group `m_net`).
+_LEGACY_MNET_GROUP, _MNET_GROUP = "functional", "m_net"
+
+
+def _groups_named(file: h5py.File, name: str) -> list[str]:
+    found = []
+    file.visititems(lambda path, item: found.append(path)
+                    if isinstance(item, h5py.Group) and path.rsplit("/", 1)[-1] == name else None)
+    return found
+
+
+def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    """`model.load_weights(path)`, also for a file saved while the M-Net was a functional model
+    (a whole SHM model's or a trainer's checkpoint from before `MNet`): its M-Net group is renamed
+    in a temporary copy. Raises what Keras raises when the file does not fit either way."""
+    try:
+        model.load_weights(str(path))
+        return
+    except Exception:  # Keras and h5py raise many types for a file that does not fit
+        with h5py.File(path, "r") as file:
+            if not _groups_named(file, _LEGACY_MNET_GROUP):
+                raise
+    with tempfile.TemporaryDirectory() as scratch:
+        renamed = Path(scratch) / Path(path).name
+        shutil.copyfile(path, renamed)
+        with h5py.File(renamed, "r+") as file:
+            # Deepest first, so that a renamed group's path stays valid for the ones above it.
+            for group in sorted(_groups_named(file, _LEGACY_MNET_GROUP), key=len, reverse=True):
+                file.move(group, f"{group.rsplit('/', 1)[0]}/{_MNET_GROUP}" if "/" in group else _MNET_GROUP)
+        model.load_weights(str(renamed))

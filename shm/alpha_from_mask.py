@@ -228,8 +228,7 @@ def prepare_dataset(data_dir: str | os.PathLike, settings: PrepareSettings, work
     """Soft-alpha data set from `data_dir` (image/ + mask/) into `settings.out_dir`; (photos, errors).
     `quiet`: no progress bar (`shm.batch.run_per_file`)."""
     data_dir = Path(data_dir)
-    if settings.out_dir.resolve() == data_dir.resolve():
-        raise ValueError(f"{settings.out_dir}: the output folder must differ from the input data folder")
+    io.check_distinct_folders(settings.out_dir, data_dir, "the input data folder")
     pairs, missing = pair_images_with_masks(data_dir)
     inputs = {path.resolve() for pair in pairs for path in (pair.image, pair.mask)}
     for pair in pairs:

@@ -109,11 +109,12 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
         from shm.console import quiet_tensorflow
 
         quiet_tensorflow()
-        from models import build_shm
+        from models.shm import SemanticHumanMatting
+        from models.weights import load_weights
 
-        model = build_shm(preset)
+        model = SemanticHumanMatting.from_preset(preset)
         try:
-            model.load_weights(path)
+            load_weights(model, path)
         except Exception as error:  # Keras raises many types for a file of another model
             raise ModelFileError(f"{path}: not weights of the {preset} SHM model; give --preset the one it was "
                                  f"trained with ({_first_line(error)})") from None
@@ -147,8 +148,7 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
 
 class KerasRunner(Runner):
     """A Keras SHM model, run as one frozen graph per input size (`models.profiling.FrozenInference`:
-    the fastest TensorFlow path on CPU; lite at 320x320 46 ms instead of 59 ms as a plain
-    `tf.function`). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
+    the fastest TensorFlow path on CPU, faster than a plain `tf.function`: docs/benchmarks.md). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
     checks its size with a Python `if`), hence one per size; each holds a copy of the weights, so
     the `MAX_GRAPHS` most recently used sizes are kept."""
 

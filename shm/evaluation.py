@@ -15,12 +15,12 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from shm import console, metrics
 from shm.inference import IMAGE_OUTPUTS
-from shm.io import IMAGE_EXTENSIONS, atomic_path, images_by_stem, list_images, read_alpha, read_image
+from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_path, images_by_stem, list_images, read_alpha,
+                    read_image)
 
 CSV_COLUMNS = ("name", "sad", "mse", "grad", "conn", "sad_whole", "mse_whole", "mad_whole")
 METRIC_COLUMNS = CSV_COLUMNS[1:]
 SUMMARY_COLUMNS = (*METRIC_COLUMNS, "iou")  # IoU is not in the CSV's fixed header
-TRIMAP_VALUES = (0, metrics.TRIMAP_UNKNOWN, 255)
 PREDICTION_SUFFIX = "_alpha"  # `NAME_alpha.png` (what inference writes) pairs with `NAME.png`
 # inference.py's other outputs beside `NAME_alpha.png` (`NAME_rgba.png`, ...): not predictions.
 OTHER_OUTPUT_SUFFIXES = tuple(Path(suffix).stem for kind, suffix in IMAGE_OUTPUTS.items() if kind != "alpha")
@@ -95,7 +95,7 @@ def evaluate_pair(pair: ImagePair, gt_dir: str | os.PathLike,
         if trimap.shape != gt.shape:
             raise EvaluationError(f"{pair.trimap}: size {_size(trimap)} differs from ground truth {pair.gt} ({_size(gt)})")
         # A JPEG or 0/1/2 trimap would silently give a wrong (often empty) unknown region.
-        stray = np.setdiff1d(np.unique(trimap), TRIMAP_VALUES)
+        stray = np.setdiff1d(np.unique(trimap), TRIMAP_PNG_VALUES)
         if stray.size:
             raise EvaluationError(f"{pair.trimap}: trimap values must be 0, 128 or 255, found {stray[:5].tolist()}")
     return ImageResult(pair.name, metrics.matting_errors(pred, gt, trimap))

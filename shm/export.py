@@ -99,23 +99,31 @@ class ExportReport:
         return f"{self.path}: {kind} {checked}, {self.size_bytes / 2**20:.2f} MiB, {self.differences.describe()}"
 
 
-def _size_multiple(model) -> int:
-    from models.mnet import SIZE_MULTIPLE
+def model_preset(model) -> dict | None:
+    """The settings of the preset `model` was built from (its config's `preset`, see
+    `SemanticHumanMatting.from_preset`), or None for a model of no preset."""
     from models.presets import PRESETS
-    preset = PRESETS.get(model.name.removeprefix("shm_"))
-    return preset["size_multiple"] if preset else SIZE_MULTIPLE
+    return PRESETS.get(getattr(model, "preset", None) or "")
+
+
+def size_multiple(model) -> int:
+    """What each side of `model`'s input must be a multiple of: its preset's `size_multiple`, else the M-Net's."""
+    preset = model_preset(model)
+    if preset is not None:
+        return preset["size_multiple"]
+    from models.mnet import SIZE_MULTIPLE
+    return SIZE_MULTIPLE
 
 
 def export_input_size(model, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
     """The (H, W) to export `model` at: `input_size`, else the model's fixed size, else its
-    preset's working size (presets are recognised by the model name `shm_<preset>`)."""
-    from models.presets import PRESETS
+    preset's working size."""
     height, width = model.input_shape[1:3]
     fixed = (height, width) if height is not None and width is not None else None
     if input_size is None:
         if fixed is not None:
             return fixed
-        preset = PRESETS.get(model.name.removeprefix("shm_"))
+        preset = model_preset(model)
         if preset is None:
             raise ValueError(f"model {model.name!r} has a dynamic input size and no known preset: "
                              "give the input size to export at")
@@ -124,8 +132,8 @@ def export_input_size(model, input_size: tuple[int, int] | None = None) -> tuple
     if fixed is not None and input_size != fixed:
         raise ValueError(f"model {model.name!r} takes only {fixed[0]}x{fixed[1]} images, not "
                          f"{input_size[0]}x{input_size[1]}: export it at its own size, or save a "
-                         "dynamic-size model (models.build_shm(preset) without input_size)")
-    multiple = _size_multiple(model)
+                         "dynamic-size model (SemanticHumanMatting.from_preset(preset) without input_size)")
+    multiple = size_multiple(model)
     if min(input_size) < multiple or any(side % multiple for side in input_size):
         raise ValueError(f"input size {input_size[0]}x{input_size[1]} must be positive multiples of {multiple}")
     return input_size
@@ -319,11 +327,11 @@ def export_model(weights: "str | os.PathLike | keras.Model", format: str, output
     size = export_input_size(model, input_size)
     if dynamic_size and None not in model.input_shape[1:3]:
         raise ValueError(f"model {model.name!r} takes only {size[0]}x{size[1]} images: a dynamic-size export "
-                         "needs a model built without an input size (models.build_shm(preset))")
+                         "needs a model built without an input size (SemanticHumanMatting.from_preset(preset))")
     graph_size = None if dynamic_size else size
     check_sizes = [size]
     if dynamic_size:  # a second shape shows the graph is not tied to the first
-        check_sizes.append(size[::-1] if size[0] != size[1] else (size[0], size[1] + _size_multiple(model)))
+        check_sizes.append(size[::-1] if size[0] != size[1] else (size[0], size[1] + size_multiple(model)))
     batches = [random_images(check_size, seed=index) for index, check_size in enumerate(check_sizes)]
     # The reference runs as the keras runner does (a frozen graph), so that a keras export is compared
     # with exactly its own execution path, and graph exports with a graph.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from shm.compositing import composite as matting_equation
 from shm.io import row_bands
 from shm.upsampling import RowUpsampler
 
@@ -143,7 +144,7 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray)
     mixed = np.empty((*alpha.shape, 3), np.uint8)
     for rows in row_bands(alpha.shape[0]):
         band_background = as_float(background if background.ndim == 1 else background[rows])
-        blended = band_background + alpha[rows].astype(np.float32, copy=False)[..., None] * (
-            as_float(foreground[rows]) - band_background)
+        blended = matting_equation(alpha[rows].astype(np.float32, copy=False)[..., None],
+                                   as_float(foreground[rows]), band_background)
         mixed[rows] = np.clip(np.rint(blended * 255.0), 0, 255)
     return mixed

@@ -10,8 +10,10 @@ TensorFlow-free, like the inference path it serves; `network_size_tf` is the sam
 
 from __future__ import annotations
 
-# The lite preset's sides must be multiples of 32 (MobileNetV2's stride); pspnet50's of 16.
-DEFAULT_SIZE_MULTIPLE = 32
+from models.presets import PRESETS
+
+# A multiple every preset's model takes (lite 32 for MobileNetV2's stride, pspnet50 16).
+DEFAULT_SIZE_MULTIPLE = max(settings["size_multiple"] for settings in PRESETS.values())
 
 
 def network_size(height: int, width: int, working_size: int,

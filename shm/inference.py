@@ -24,8 +24,8 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -36,14 +36,15 @@ from shm.batch import Interrupted, run_per_file
 from shm.console import progress, report
 from shm.foreground import composite, estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
-from shm.io import (IMAGE_EXTENSIONS, atomic_folder, atomic_path, png_bytes, read_image, row_bands, to_uint8,
-                    write_png_atomic)
+from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_folder, atomic_path, png_bytes, read_image,
+                    row_bands, to_uint8, write_png_atomic)
 from shm.upsampling import RowUpsampler, guided_upsample, resize
 from shm.video import VIDEO_FORMATS, FrameSource, VideoError, VideoWriter
 
 if TYPE_CHECKING:
     import keras
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the source tree (shm.beam puts it on its workers' path)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # The outputs of a photo and of a video by kind (`--outputs`), as suffixes of the input's stem.
 IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_composite.png",
@@ -54,13 +55,13 @@ OUTPUT_KINDS = tuple(dict.fromkeys([*IMAGE_OUTPUTS, *VIDEO_OUTPUTS]))
 FOREGROUND_KINDS = {"rgba", "composite", "foreground", "frames"}
 # `--input -` / `--output -`: standard input / output.
 STANDARD_STREAM = "-"
-# Dynamic-size models get sides that are multiples of 32: the lite preset needs 32, pspnet50 16.
+# Dynamic-size models get sides that are multiples of every preset's size multiple (shm.geometry).
 SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
 # A green screen for composites when no --background is given.
 DEFAULT_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
-TRIMAP_GREY_LEVELS = np.array([0, 128, 255], np.uint8)
+TRIMAP_GREY_LEVELS = np.array(TRIMAP_PNG_VALUES, np.uint8)
 
 
 @dataclasses.dataclass
@@ -224,29 +225,49 @@ class Matter:
               trimap: bool = False) -> MatteResult:
         """Alpha (and optionally foreground colours and trimap) of `image` (an array or a photo's
         path, see `as_rgb_uint8`) at its own resolution."""
-        image = as_rgb_uint8(image)
-        height, width = image.shape[:2]
-        times = StageTimes()
-        start = time.perf_counter()
-        network_height, network_width = self.network_size(height, width)
-        top, left, small_height, small_width = self.content_box(height, width)
-        small = resize(image, small_height, small_width)
-        # A fixed-size model sees the photo undistorted, padded with its edge pixels.
-        padded = cv2.copyMakeBorder(small, top, network_height - small_height - top, left,
-                                    network_width - small_width - left, cv2.BORDER_REPLICATE)
-        outputs = self.runner((padded.astype(np.float32) / 255.0)[None])
-        box = (0, slice(top, top + small_height), slice(left, left + small_width))
-        alpha_low = outputs["alpha"][box][..., 0]
+        return self.matte_batch([image], foreground=foreground, trimap=trimap)[0]
+
+    def matte_batch(self, images: "Sequence[np.ndarray | str | os.PathLike]", foreground: bool = True,
+                    trimap: bool = False) -> list[MatteResult]:
+        """`matte` of several images, the network run once on each group that shares a network
+        size (`network_size`); each result's network time is its share of its group's."""
+        images = [as_rgb_uint8(image) for image in images]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            groups.setdefault(self.network_size(*image.shape[:2]), []).append(index)
+        results: list[MatteResult] = [None] * len(images)
+        for (network_height, network_width), indices in groups.items():
+            start = time.perf_counter()
+            smalls, boxes, padded = [], [], []
+            for index in indices:
+                top, left, small_height, small_width = self.content_box(*images[index].shape[:2])
+                small = resize(images[index], small_height, small_width)
+                # A fixed-size model sees the photo undistorted, padded with its edge pixels.
+                padded.append(cv2.copyMakeBorder(small, top, network_height - small_height - top, left,
+                                                 network_width - small_width - left, cv2.BORDER_REPLICATE))
+                smalls.append(small)
+                boxes.append((slice(top, top + small_height), slice(left, left + small_width)))
+            outputs = self.runner(np.stack(padded).astype(np.float32) / 255.0)
+            network = (time.perf_counter() - start) / len(indices)
+            for row, (index, small, box) in enumerate(zip(indices, smalls, boxes)):
+                results[index] = self._finish(images[index], small, outputs["alpha"][(row, *box)][..., 0],
+                                              outputs["trimap"][(row, *box)] if trimap else None, foreground)
+                results[index].times.network = network
+        return results
+
+    def _finish(self, image: np.ndarray, small: np.ndarray, alpha_low: np.ndarray,
+                trimap_low: np.ndarray | None, foreground: bool) -> MatteResult:
+        """The network's outputs for `image` (on its content box, `small`) at the image's resolution."""
         if not np.isfinite(alpha_low).all():
             raise ModelOutputError("the model's alpha is not a number (NaN or infinite) for this image: "
                                    "the model file is broken (e.g. trained into NaN)")
-        times.network = time.perf_counter() - start
-
+        height, width = image.shape[:2]
+        times = StageTimes()
         start = time.perf_counter()
         alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
         classes = None
-        if trimap:
-            probabilities = RowUpsampler(outputs["trimap"][box], height, width)
+        if trimap_low is not None:
+            probabilities = RowUpsampler(trimap_low, height, width)
             classes = np.empty((height, width), np.uint8)
             for rows in row_bands(height):
                 classes[rows] = np.argmax(probabilities.rows(rows.start, rows.stop), axis=-1)
@@ -348,9 +369,10 @@ class OutputOptions:
             raise ValueError(f"unknown output {', '.join(unknown)}; choose from {', '.join(OUTPUT_KINDS)}")
 
 
-def _looks_like_output(path: Path) -> bool:
-    """Named like an output file, or inside a `frames` output folder."""
-    files = [suffix for suffix in (*IMAGE_OUTPUTS.values(), *VIDEO_OUTPUTS.values()) if Path(suffix).suffix]
+def looks_like_output(path: PurePath) -> bool:
+    """Named like an output (`*_alpha.png`, ...), or inside a `frames` output folder: an earlier
+    result, not an input."""
+    files = [suffix for suffix in (*IMAGE_OUTPUTS.values(), *VIDEO_OUTPUTS.values()) if PurePath(suffix).suffix]
     return (any(path.name.endswith(suffix) for suffix in files)
             or path.parent.name.endswith(VIDEO_OUTPUTS["frames"]))
 
@@ -381,7 +403,7 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
     for path in sorted(input_path.glob("**/*" if recursive else "*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(input_path).parts):
             continue
-        if output_resolved in path.resolve().parents and _looks_like_output(path):
+        if output_resolved in path.resolve().parents and looks_like_output(path):
             continue
         suffix = path.suffix.lower()
         (media if suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS else ignored).append(path)
@@ -467,6 +489,12 @@ def output_paths(job: Job, options: OutputOptions) -> dict[str, Path]:
     return {kind: file}
 
 
+def image_output_suffixes(with_composite: bool, with_trimap: bool) -> dict[str, str]:
+    """The suffixes of a photo's default outputs by kind: alpha and rgba, and composite and trimap if asked."""
+    kinds = ["alpha", "rgba"] + ["composite"] * with_composite + ["trimap"] * with_trimap
+    return {kind: IMAGE_OUTPUTS[kind] for kind in kinds}
+
+
 def output_array(kind: str, result: MatteResult, image: np.ndarray, background: np.ndarray | None) -> np.ndarray:
     """The uint8 picture of one output kind: grey alpha, RGBA cut-out (`rgba`, `frames`),
     composite onto `background`, foreground colours, or the trimap's grey levels."""
@@ -488,21 +516,31 @@ def output_array(kind: str, result: MatteResult, image: np.ndarray, background: 
     return array
 
 
-def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, Path],
-                        background: np.ndarray | None, overwrite: bool = True) -> float:
+def image_output_arrays(result: MatteResult, image: np.ndarray, kinds: Sequence[str],
+                        background: np.ndarray | None) -> Iterator[tuple[str, np.ndarray]]:
+    """(kind, uint8 array) of each output kind in `kinds` (`output_array`), made as it is asked for."""
+    for kind in kinds:
+        yield kind, output_array(kind, result, image, background)
+
+
+def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, str | os.PathLike],
+                        background: np.ndarray | None, overwrite: bool = True,
+                        exists: Callable[[str | os.PathLike], bool] = os.path.exists,
+                        write: Callable[[str | os.PathLike, np.ndarray], object] = write_png_atomic) -> float:
     """Write the PNGs named in `paths` (existing ones only when `overwrite`; `-` is standard
-    output); return seconds spent."""
+    output); return seconds spent. `exists` / `write`: the storage (local files by default;
+    `shm.beam` passes Beam's filesystems)."""
     start = time.perf_counter()
-    for kind, path in paths.items():
+    kinds = [kind for kind, path in paths.items()
+             if str(path) == STANDARD_STREAM or overwrite or not exists(path)]
+    for kind, array in image_output_arrays(result, image, kinds, background):
+        path = paths[kind]
         if str(path) == STANDARD_STREAM:
-            sys.stdout.buffer.write(png_bytes(output_array(kind, result, image, background)))
+            sys.stdout.buffer.write(png_bytes(array))
             sys.stdout.buffer.flush()
             continue
-        if path.exists() and not overwrite:
-            continue
-        array = output_array(kind, result, image, background)
         try:
-            write_png_atomic(path, array)
+            write(path, array)
         except OSError as error:
             raise OSError(f"{path}: cannot write ({error.strerror or error})") from None
     return time.perf_counter() - start
@@ -656,6 +694,17 @@ class Summary:
         return f"interrupted: {text}" if self.interrupted else text
 
 
+def error_line(error: Exception, name: str | os.PathLike) -> str:
+    """One line for a job that failed: a `ValueError` / `OSError`'s message (ours name the file),
+    a `ModelOutputError` or any other error (cv2.error, a TF error) after `name` (the latter as
+    `Type: the last line of its message`)."""
+    if isinstance(error, ModelOutputError):
+        return f"{name}: {error}"
+    if isinstance(error, (ValueError, OSError)):
+        return str(error)
+    return f"{name}: {describe_failure(error)}"
+
+
 def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summary:
     """Matte every job with a progress bar; a failing job prints one line and the rest go on."""
     summary = Summary()
@@ -668,11 +717,11 @@ def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summa
             else:
                 times, frames = matte_image_job(matter, job, options), 1
         except ModelOutputError as error:
-            raise ValueError(f"{job.path or job.label}: {error}") from None
+            raise ValueError(error_line(error, job.path or job.label)) from None
         except (ValueError, OSError):
             raise
         except Exception as error:  # e.g. cv2.error or a TF error: still one line, and go on
-            raise ValueError(f"{job.path or job.label}: {describe_failure(error)}") from None
+            raise ValueError(error_line(error, job.path or job.label)) from None
         if times is None:
             summary.skipped += 1
             return

@@ -29,6 +29,8 @@ except ImportError:
     HEIF_EXTENSIONS = ()
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp") + HEIF_EXTENSIONS
+# The grey levels of trimap PNG files for the classes 0 Background, 1 Uncertain, 2 Foreground.
+TRIMAP_PNG_VALUES = (0, 128, 255)
 
 # The largest photo read by default: inference needs about 30 bytes of memory per pixel
 # (docs/benchmarks.md, "Memory per pixel"), so 64 MP (phone and most camera photos) stays under 2 GB;
@@ -49,38 +51,37 @@ class ImageReadError(ValueError):
     """A file that cannot be read as an image; the message names the file and the reason."""
 
 
-def _open(path: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
-    """Decode a file, or the encoded `bytes` of one (then `name` stands for the file in messages)."""
-    if isinstance(path, bytes):
-        source, path = io.BytesIO(path), name or "<bytes>"
-        if not source.getbuffer().nbytes:
-            raise ImageReadError(f"{path}: empty input (0 bytes)")
-    else:
-        path = source = Path(path)
-        if not path.is_file():
-            raise ImageReadError(f"{path}: no such file")
-        if path.stat().st_size == 0:
-            raise ImageReadError(f"{path}: empty file (0 bytes)")
+def _open(path: str | os.PathLike) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    return _load(path, path)
+
+
+def _load(source: Path | io.BytesIO, name: str | os.PathLike) -> Image.Image:
+    """Decode a file or a buffer; `name` is the file the messages name."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(source)
             image.load()
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file (format not recognised)") from None
+        raise ImageReadError(f"{name}: not an image file (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         pixels = re.search(r"\((\d+) pixels\)", str(error))
         size = f"{int(pixels[1]) / 1e6:g} MP, " if pixels else ""
-        raise ImageReadError(f"{path}: {size}over the limit of {Image.MAX_IMAGE_PIXELS / 1e6:g} MP "
+        raise ImageReadError(f"{name}: {size}over the limit of {Image.MAX_IMAGE_PIXELS / 1e6:g} MP "
                              "(--max-pixels raises it; memory grows with the pixels)") from None
     except MemoryError:
-        raise ImageReadError(f"{path}: out of memory while decoding the image") from None
+        raise ImageReadError(f"{name}: out of memory while decoding the image") from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({error})") from None
+        raise ImageReadError(f"{name}: corrupt or truncated image ({error})") from None
     frames = getattr(image, "n_frames", 1)
     # MPO (camera JPEGs with a preview or depth frame) holds the photo in its first frame.
     if frames > 1 and image.format != "MPO":
-        raise ImageReadError(f"{path}: an animated or multi-page {image.format} ({frames} frames), not one "
+        raise ImageReadError(f"{name}: an animated or multi-page {image.format} ({frames} frames), not one "
                              "photo; extract its frames (e.g. with ffmpeg) or save the one you want")
     try:
         return ImageOps.exif_transpose(image)
@@ -115,15 +116,23 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(array.astype(np.float64) * (255.0 / maximum)), 0, 255).astype(np.uint8)
 
 
-def read_image(path: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
-    """Read a photo as uint8 RGB (H, W, 3): a file, or the encoded bytes of one (e.g. standard
-    input; `name` stands for it in error messages).
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a photo as uint8 RGB (H, W, 3) (`decode_image` reads one from bytes, e.g. standard input).
 
     Applies the EXIF orientation; converts greyscale, palette, CMYK and 16-bit images; drops an
     alpha channel (use `read_alpha` to read one).
     """
-    image = _open(path, name)
-    path = name or path
+    return _as_rgb(_open(path), path)
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """`read_image` of a file's bytes (read from any storage); `name` is the file the errors name."""
+    if not data:
+        raise ImageReadError(f"{name}: empty file (0 bytes)")
+    return _as_rgb(_load(io.BytesIO(data), name), name)
+
+
+def _as_rgb(image: Image.Image, name: str | os.PathLike) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         grey = to_uint8(np.asarray(image))
         return np.repeat(grey[..., None], 3, axis=2)
@@ -132,7 +141,7 @@ def read_image(path: str | os.PathLike | bytes, name: str | None = None) -> np.n
         image = image.convert("RGB")
     array = np.asarray(image, dtype=np.uint8)
     if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ImageReadError(f"{path}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
+        raise ImageReadError(f"{name}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
     return np.ascontiguousarray(array)
 
 
@@ -273,26 +282,7 @@ def check_output_dir(output_dir: str | os.PathLike) -> Path:
     return output_dir
 
 
-def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:
-    """Write a uint8 (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array as PNG, atomically.
-
-    Float arrays are taken to be in [0, 1] and rounded to 8 bits. `compress_level` 1 (zlib's
-    fastest) writes a 12 MP RGBA about 3x faster than Pillow's default 6, for ~30 % larger files.
-    """
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        _png_image(array, path).save(temporary, format="PNG", compress_level=compress_level)
-    return path
-
-
-def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
-    """The PNG encoding of an array, as `write_png_atomic` writes it (e.g. for standard output)."""
-    buffer = io.BytesIO()
-    _png_image(array, "<stdout>").save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
-
-
-def _png_image(array: np.ndarray, name) -> Image.Image:
+def _png_image(array: np.ndarray, name: str) -> Image.Image:
     array = to_uint8(np.asarray(array))
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -301,6 +291,34 @@ def _png_image(array: np.ndarray, name) -> Image.Image:
     if image_mode is None:
         raise ValueError(f"{name}: cannot write an array of shape {array.shape} as PNG")
     return Image.fromarray(array, mode=image_mode)
+
+
+def write_png_atomic(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> Path:
+    """Write a uint8 (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array as PNG, atomically.
+
+    Float arrays are taken to be in [0, 1] and rounded to 8 bits. `compress_level` 1 (zlib's
+    fastest) writes a 12 MP RGBA about 3x faster than Pillow's default 6, for ~30 % larger files.
+    """
+    path = Path(path)
+    image = _png_image(array, str(path))
+    with atomic_path(path) as temporary:
+        image.save(temporary, format="PNG", compress_level=compress_level)
+    return path
+
+
+def check_distinct_folders(output_dir: str | os.PathLike, input_dir: str | os.PathLike,
+                           input_name: str = "the input folder") -> None:
+    """Raise `ValueError` naming `output_dir` when it is `input_dir` (outputs would mix with the inputs)."""
+    if Path(output_dir).resolve() == Path(input_dir).resolve():
+        raise ValueError(f"{output_dir}: the output folder must differ from {input_name}")
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 1, name: str = "array") -> bytes:
+    """`write_png_atomic`'s PNG as bytes, for storage other than local files; `name` is the file
+    a `ValueError` names for a shape PNG cannot hold."""
+    buffer = io.BytesIO()
+    _png_image(array, name).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:

@@ -2,8 +2,10 @@
 
 - alpha prediction loss `L_alpha = mean(sqrt((alpha_p - alpha_g)^2 + eps))` (Charbonnier, eps = 1e-6);
 - compositional loss `L_comp`: the same Charbonnier form on colours composited with the predicted and
-  with the true alpha: `alpha * fg + (1 - alpha) * bg` with the true foreground and background of a
-  sample whose batch flag `has_fg_bg` is 1, otherwise `alpha * image` (Deep Image Matting);
+  with the true alpha: `alpha * fg + (1 - alpha) * bg` with the true foreground and background, as
+  the paper and Deep Image Matting define it, for a sample whose batch flag `has_fg_bg` is 1. A
+  sample without them (a photo and its alpha only) compares `alpha * image` instead: this project's
+  fallback, not the paper's (it penalises alpha errors in proportion to the photo's colours);
 - trimap loss `L_t`: the cross-entropy of the T-Net's (Background, Uncertain, Foreground)
   probabilities against the one-hot true trimap;
 - M-Net (stage 2): `L_p = w_alpha L_alpha + w_comp L_comp + w_raw L_raw`, each averaged over the
@@ -23,6 +25,8 @@ import dataclasses
 from typing import Mapping
 
 from keras import ops
+
+from shm.compositing import composite as matting_equation
 
 CHARBONNIER_EPSILON = 1e-6
 # Probabilities are clipped before the log so a confident wrong pixel costs a large, finite loss.
@@ -66,8 +70,7 @@ def composite(alpha, image, fg, bg, has_fg_bg):
     """
     alpha, image, fg, bg = (_float32(t) for t in (alpha, image, fg, bg))
     known = ops.reshape(_float32(has_fg_bg), (-1, 1, 1, 1))
-    with_fg_bg = alpha * fg + (1.0 - alpha) * bg
-    return known * with_fg_bg + (1.0 - known) * alpha * image
+    return known * matting_equation(alpha, fg, bg) + (1.0 - known) * alpha * image
 
 
 def compositional_loss(alpha_pred, alpha_true, image, fg, bg, has_fg_bg,

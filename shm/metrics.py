@@ -21,7 +21,9 @@ import math
 import cv2
 import numpy as np
 
-TRIMAP_UNKNOWN = 128
+from shm.io import TRIMAP_PNG_VALUES
+
+TRIMAP_UNKNOWN = TRIMAP_PNG_VALUES[1]
 GRADIENT_SIGMA = 1.4
 CONNECTIVITY_LEVELS = 10  # thresholds 0.1, 0.2, ..., 1.0 (DIM's `step = 0.1`)
 CONNECTIVITY_MIN_DISTANCE = 0.15  # DIM's theta: smaller distances to the level count as 0

@@ -13,9 +13,9 @@ random band per sample works:
     band = random_band_px(tf.shape(alpha)[0], tf.shape(alpha)[1], seed=seed)
     trimap = trimap_from_alpha(alpha, band)
 
-The morphology equals OpenCV's `cv2.dilate` / `cv2.erode` with a `band_px` x `band_px` kernel (square,
-or `cv2.MORPH_ELLIPSE`) and its default anchor and border handling (the image border neither grows
-nor erodes a region).
+The morphology equals OpenCV's `cv2.dilate` / `cv2.erode` with a square `band_px` x `band_px`
+kernel and its default anchor and border handling (the image border neither grows nor erodes a
+region).
 
 Folders of masks or alphas become trimap PNGs with `write_trimap_folder` (the script
 `generate_trimap.py`).
@@ -28,7 +28,6 @@ import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import tensorflow as tf
@@ -39,34 +38,8 @@ BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
 # Alphas within this of 0 or 1 count as sure background / foreground for the training targets:
 # estimated alphas (`shm.alpha_from_mask`, resized photos) leave tiny non-zero values far from the person.
 SOFT_THRESHOLD = 0.01
-PNG_VALUES = (0, 128, 255)
 
-KernelShape = Literal["square", "ellipse"]
 TensorLike = tf.Tensor | np.ndarray | int | float
-
-
-def _pad_for_kernel(images: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """Zero-pad NHWC images so a VALID window of `size` is anchored at `size // 2`, like OpenCV."""
-    before = size // 2
-    after = size - 1 - before
-    return tf.pad(images, [[0, 0], [before, after], [before, after], [0, 0]])
-
-
-def elliptical_kernel(size: TensorLike) -> tf.Tensor:
-    """Boolean (size, size) ellipse, exactly `cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))`."""
-    size = tf.cast(size, tf.int32)
-    radius = size // 2
-    radius_f = tf.cast(radius, tf.float64)
-    rows = tf.range(size)
-    dy = tf.cast(rows - radius, tf.float64)
-    inside = tf.abs(dy) <= radius_f
-    inverse_r2 = tf.where(radius > 0, 1.0 / tf.maximum(radius_f * radius_f, 1.0), 0.0)
-    half_width = tf.cast(tf.round(radius_f * tf.sqrt(tf.maximum(radius_f**2 - dy**2, 0.0) * inverse_r2)),
-                         tf.int32)
-    start = tf.where(inside, tf.maximum(radius - half_width, 0), 0)
-    stop = tf.where(inside, tf.minimum(radius + half_width + 1, size), 0)
-    columns = tf.range(size)[None, :]
-    return (columns >= start[:, None]) & (columns < stop[:, None])
 
 
 def _window_max(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
@@ -97,33 +70,22 @@ def _window_max(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
     return tf.maximum(along_axis(spanned, 0, length), along_axis(spanned, size - span, length))
 
 
-def dilate(mask: tf.Tensor, size: TensorLike, shape: KernelShape = "square") -> tf.Tensor:
-    """Morphological dilation of a float 0/1 mask, (H, W, 1) or (B, H, W, 1), by a size x size kernel."""
+def dilate(mask: tf.Tensor, size: TensorLike) -> tf.Tensor:
+    """Morphological dilation of a float 0/1 mask, (H, W, 1) or (B, H, W, 1), by a size x size square."""
     mask = tf.convert_to_tensor(mask, tf.float32)
     size = tf.maximum(tf.cast(size, tf.int32), 1)
     batched = mask if mask.shape.rank == 4 else mask[None]
-    if shape == "square":
-        # A square max is separable: one pass along rows, one along columns.
-        result = _window_max(_window_max(batched, size, axis=1), size, axis=2)
-    elif shape == "ellipse":
-        channels = tf.shape(batched)[-1]
-        # Outside the ellipse the structuring element is -1 so it can never win the max over 0/1 values.
-        element = tf.where(elliptical_kernel(size), 0.0, -1.0)
-        element = tf.tile(element[:, :, None], tf.stack([1, 1, channels]))
-        result = tf.nn.dilation2d(_pad_for_kernel(batched, size), element, strides=[1, 1, 1, 1], padding="VALID",
-                                  data_format="NHWC", dilations=[1, 1, 1, 1])
-    else:
-        raise ValueError(f"kernel shape must be 'square' or 'ellipse', not {shape!r}")
+    # A square max is separable: one pass along rows, one along columns.
+    result = _window_max(_window_max(batched, size, axis=1), size, axis=2)
     return result if mask.shape.rank == 4 else result[0]
 
 
-def erode(mask: tf.Tensor, size: TensorLike, shape: KernelShape = "square") -> tf.Tensor:
+def erode(mask: tf.Tensor, size: TensorLike) -> tf.Tensor:
     """Morphological erosion of a float 0/1 mask (the dual of `dilate`; the image border does not erode)."""
-    return 1.0 - dilate(1.0 - tf.convert_to_tensor(mask, tf.float32), size, shape)
+    return 1.0 - dilate(1.0 - tf.convert_to_tensor(mask, tf.float32), size)
 
 
-def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, shape: KernelShape = "square",
-                      soft_threshold: float = 0.0) -> tf.Tensor:
+def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, soft_threshold: float = 0.0) -> tf.Tensor:
     """Trimap class indices, int32 (H, W, 1) (or (B, H, W, 1)), from alpha float32 in [0, 1].
 
     `band_px` is the size of the dilation / erosion kernel in pixels (an int or a scalar tensor):
@@ -136,7 +98,7 @@ def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, shape: KernelShape
     any_foreground = tf.cast(alpha > soft_threshold, tf.float32)
     not_sure_foreground = tf.cast(alpha < 1.0 - soft_threshold, tf.float32)
     # One dilation of both masks side by side (channels): reach = dilate(any), core = erode(sure).
-    both = dilate(tf.concat([any_foreground, not_sure_foreground], axis=-1), band_px, shape)
+    both = dilate(tf.concat([any_foreground, not_sure_foreground], axis=-1), band_px)
     reach, core = both[..., :1], 1.0 - both[..., 1:]
     return tf.cast(reach, tf.int32) + tf.cast(core, tf.int32)
 
@@ -166,18 +128,7 @@ def to_one_hot(trimap: TensorLike) -> tf.Tensor:
 
 def to_png_values(trimap: TensorLike) -> tf.Tensor:
     """Class indices -> uint8 PNG values 0 / 128 / 255 (same shape)."""
-    return tf.gather(tf.constant(PNG_VALUES, tf.uint8), tf.cast(trimap, tf.int32))
-
-
-def from_png_values(values: TensorLike) -> tf.Tensor:
-    """PNG values 0 / 128 / 255 (uint8 or float in [0, 1]) -> int32 class indices (same shape).
-
-    Values are binned around the three levels, so slightly off grey levels (JPEG, resizing) still
-    map to the nearest class.
-    """
-    values = tf.convert_to_tensor(values)
-    scaled = tf.cast(values, tf.float32) if values.dtype == tf.uint8 else tf.cast(values, tf.float32) * 255.0
-    return tf.cast(scaled > 85.0, tf.int32) + tf.cast(scaled > 170.0, tf.int32)
+    return tf.gather(tf.constant(io.TRIMAP_PNG_VALUES, tf.uint8), tf.cast(trimap, tf.int32))
 
 
 def file_band_px(name: str, height: int, width: int, band_fraction: tuple[float, float], seed: int) -> int:
@@ -215,8 +166,7 @@ def write_trimap_folder(input_dir: str | os.PathLike, output_dir: str | os.PathL
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir}: no such folder")
-    if output_dir.resolve() == input_dir.resolve():
-        raise ValueError(f"{output_dir}: the output folder must differ from the input folder")
+    io.check_distinct_folders(output_dir, input_dir)
     if kernel is not None and kernel < 1:
         raise ValueError(f"kernel must be >= 1 pixel, got {kernel}")
     if not 0.0 <= band_fraction[0] <= band_fraction[1]:

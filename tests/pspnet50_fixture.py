@@ -1,4 +1,5 @@
-"""The PSPNet-50 conformance fixture (tests/fixtures/pspnet50, see its README) and its weights rule."""
+"""The PSPNet-50 conformance fixture (tests/fixtures/pspnet50, see its README), its weights rule, and
+keras-segmentation's preprocessing that its reference input went through."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import json
 import pathlib
 import zlib
 
+import cv2
 import numpy as np
+
+from models.presets import PSPNET50_BGR_MEAN_255
 
 FIXTURE_DIR = pathlib.Path(__file__).parent / "fixtures" / "pspnet50"
 
@@ -33,3 +37,19 @@ def deterministic_weights(layout: list[dict]) -> dict[str, list[np.ndarray]]:
             arrays.append(value.astype(np.float32))
         weights[name] = arrays
     return weights
+
+
+def preprocess_image(bgr_uint8: np.ndarray, input_size: int = 473) -> np.ndarray:
+    """keras-segmentation's `get_image_array(img, S, S, imgNorm="sub_mean")` on a cv2.imread array.
+
+    Bilinear `cv2.resize` to (S, S), subtract the BGR means, reverse the channels to RGB order.
+    Returns float32 (S, S, 3).
+    """
+    image = np.asarray(bgr_uint8)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"preprocess_image expects a uint8 (H, W, 3) BGR array, got {image.dtype} {image.shape}"
+        )
+    resized = cv2.resize(image, (input_size, input_size)).astype(np.float32)
+    resized -= np.asarray(PSPNET50_BGR_MEAN_255, dtype=np.float32)
+    return np.ascontiguousarray(resized[:, :, ::-1])

@@ -24,7 +24,7 @@ def folder(tmp_path):
 def _expected_png(alpha: np.ndarray, band: int) -> np.ndarray:
     kernel = np.ones((band, band), np.uint8)
     classes = cv2.dilate((alpha > 0).astype(np.uint8), kernel) + cv2.erode((alpha >= 1).astype(np.uint8), kernel)
-    return np.array(tm.PNG_VALUES, np.uint8)[classes]
+    return np.array(io.TRIMAP_PNG_VALUES, np.uint8)[classes]
 
 
 def test_fixed_kernel_writes_png_trimaps_named_like_sources(folder, tmp_path, capsys):
@@ -44,7 +44,7 @@ def test_one_hot_png_has_background_uncertain_foreground_channels(folder, tmp_pa
     one_hot = io.read_image(out / "soft.png")
     assert set(np.unique(one_hot)) == {0, 255}
     np.testing.assert_array_equal(one_hot.sum(-1), 255)
-    classes = np.searchsorted(tm.PNG_VALUES, _expected_png(io.read_alpha(folder / "soft.png"), 3))
+    classes = np.searchsorted(io.TRIMAP_PNG_VALUES, _expected_png(io.read_alpha(folder / "soft.png"), 3))
     np.testing.assert_array_equal(one_hot.argmax(-1), classes)
 
 

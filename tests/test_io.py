@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, atomic_folder, atomic_path, list_images,
+from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, atomic_folder, atomic_path, decode_image,
+                    list_images,
                     read_alpha, read_image, set_max_pixels, sweep_stale_temporaries, write_png_atomic)
 
 
@@ -129,11 +130,11 @@ def test_heic_photos_and_encoded_bytes_are_read(tmp_path):
     assert ".heic" in IMAGE_EXTENSIONS and list_images(tmp_path) == [tmp_path / "phone.heic"]
     photo = read_image(tmp_path / "phone.heic")
     assert photo.shape == smooth.shape and np.abs(photo.astype(int) - smooth).mean() < 4  # lossy
-    np.testing.assert_array_equal(read_image((tmp_path / "phone.heic").read_bytes(), name="<stdin>"), photo)
+    np.testing.assert_array_equal(decode_image((tmp_path / "phone.heic").read_bytes(), "<stdin>"), photo)
     with pytest.raises(ImageReadError, match="<stdin>: not an image file"):
-        read_image(b"plain text", name="<stdin>")
-    with pytest.raises(ImageReadError, match="<stdin>: empty input"):
-        read_image(b"", name="<stdin>")
+        decode_image(b"plain text", "<stdin>")
+    with pytest.raises(ImageReadError, match="<stdin>: empty file"):
+        decode_image(b"", "<stdin>")
 
 
 def test_atomic_folder_replaces_only_on_success(tmp_path):

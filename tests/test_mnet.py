@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.mnet import HED_RGB_MEAN, MaxPoolWithArgmax, MaxUnpool, build_mnet, mnet_encoder_conv_names
+from models.mnet import HED_RGB_MEAN, MaxPoolWithArgmax, MaxUnpool, MNet, build_mnet, mnet_encoder_conv_names
 from models.weights import WeightsError, load_hed_encoder, read_hed_convs
 
 TINY_WIDTHS = ((4,), (4,), (8,), (8,), (8,))
@@ -100,12 +100,17 @@ def test_mnet_rejects_bad_configs(kwargs):
         build_mnet(**kwargs)
 
 
-def test_mnet_keras_round_trip(tmp_path):
-    model = build_mnet(input_size=32, encoder_widths=TINY_WIDTHS, decoder_kernel_size=3)
+def test_mnet_config_is_its_arguments_and_round_trips(tmp_path):
+    model = MNet(input_size=32, encoder_widths=TINY_WIDTHS, decoder_kernel_size=3, name="slim")
+    assert model.get_config() == {"name": "slim", "trainable": True, "input_size": 32,
+                                  "encoder_widths": [[4], [4], [8], [8], [8]], "decoder_kernel_size": 3}
+    assert MNet.from_config(model.get_config()).get_config() == model.get_config()
     x = np.random.default_rng(4).random((1, 32, 32, 6)).astype("float32")
     path = tmp_path / "mnet.keras"
     model.save(path)
-    np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, MNet) and restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(restored(x), model(x))
 
 
 @pytest.fixture(scope="module")

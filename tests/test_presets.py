@@ -1,5 +1,7 @@
-"""The presets and build_shm: settings, overrides, and .keras round trips of both presets."""
+"""The presets and SemanticHumanMatting.from_preset: settings, overrides, .keras round trips of both
+presets, and the shipped model's file (saved before the M-Net was a class) loading into them."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -8,12 +10,18 @@ import keras
 import numpy as np
 import pytest
 
+import models
 from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.efficientnet_lite import EfficientNetLite0
 from models.light_tnet import LightTNet
+from models.mnet import SIZE_MULTIPLE, MNet
 from models.profiling import count_flops
 from models.pspnet50 import PSPNet50
-from models.shm import TNETS, SemanticHumanMatting
+from models.shm import SemanticHumanMatting
+from models.weights import load_weights
+from training_helpers import tiny_tnet
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def images(size, seed=0):
@@ -38,7 +46,9 @@ def test_preset_settings():
         assert settings["working_size"] % settings["size_multiple"] == 0
         assert settings["default_backend"] in ("keras", "savedmodel", "tflite", "onnx")
         assert not settings["weights"] or settings["default_backend"] in settings["weights"]
-        assert settings["tnet"] in TNETS
+        assert callable(getattr(models, settings["tnet"]))
+        assert settings["size_multiple"] % SIZE_MULTIPLE == 0  # the M-Net's own multiple divides it
+        assert (settings["tnet_mean"] is None) == (settings["tnet_std"] is None)
 
 
 def test_presets_table_imports_without_tensorflow():
@@ -63,15 +73,6 @@ def test_lite_needs_multiples_of_32():
         build_shm("lite", input_size=48)
 
 
-def test_lite_round_trip(tmp_path):
-    model = build_shm("lite", input_size=64)
-    assert isinstance(model.tnet, LightTNet)
-    assert model.mnet.get_layer("block1_conv1_conv").filters == 8
-    outputs = model(images(64))
-    assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
-    assert_round_trip(model, tmp_path / "lite.keras", images(64, seed=1))
-
-
 def test_lite_efficientnet_differs_from_lite_only_in_the_tnet_encoder():
     lite, efficientnet = resolve_preset("lite"), resolve_preset("lite_efficientnet")
     differing = {key for key in lite if lite[key] != efficientnet[key]}
@@ -86,15 +87,18 @@ def test_lite_efficientnet_differs_from_lite_only_in_the_tnet_encoder():
 
 
 def test_given_stages_are_used():
-    mnet = build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
-    model = build_shm("lite", mnet=mnet)
-    assert model.mnet is mnet and model(images(32))["alpha"].shape == (1, 32, 32, 1)
+    tnet, mnet = tiny_tnet(), build_mnet(None, encoder_widths=((4,), (4,), (4,), (4,), (4,)))
+    model = build_shm("lite", tnet=tnet, mnet=mnet)
+    assert model.tnet is tnet and model.mnet is mnet and model(images(32))["alpha"].shape == (1, 32, 32, 1)
 
 
 def test_pspnet50_round_trip_with_small_mnet(tmp_path):
-    model = build_shm("pspnet50", input_size=32)
-    assert isinstance(model.tnet, PSPNet50) and model.tnet.input_shape == (None, 473, 473, 3)
+    # The T-Net at 41x41 instead of 473x473: the same layers and weights, a 100th of the work.
+    model = build_shm("pspnet50", input_size=32, tnet_size=41, tnet_kwargs={"input_size": 41},
+                      mnet_kwargs={"encoder_widths": ((4,), (4,), (4,), (4,), (4,))})
+    assert isinstance(model.tnet, PSPNet50) and model.tnet.input_shape == (None, 41, 41, 3)
     restored = assert_round_trip(model, tmp_path / "pspnet50.keras", images(32))
+    assert restored.preset == "pspnet50"
     assert restored.get_config()["tnet_mean"] == pytest.approx(resolve_preset("pspnet50")["tnet_mean"])
 
 
@@ -102,3 +106,35 @@ def test_count_flops_of_a_known_conv():
     image = keras.Input((8, 8, 2))
     model = keras.Model(image, keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(image))
     assert count_flops(model, (1, 8, 8, 2)) == 2 * 8 * 8 * 4 * 3 * 3 * 2  # a multiply-add counts 2
+
+
+def test_the_shipped_lite_file_loads_and_its_weights_round_trip_through_the_preset_model(tmp_path):
+    shipped = keras.saving.load_model(ROOT / PRESETS["lite"]["weights"]["keras"], compile=False)
+    assert isinstance(shipped, SemanticHumanMatting) and shipped.preset == "lite"
+    # Its M-Net is the functional model of before `MNet`: checkpoints of that layout still load.
+    shipped.save_weights(tmp_path / "shipped.weights.h5")
+    model = SemanticHumanMatting.from_preset("lite")
+    assert isinstance(model.tnet, LightTNet) and isinstance(model.mnet, MNet)
+    assert model.mnet.get_layer("block1_conv1_conv").filters == 8
+    with pytest.raises(ValueError):
+        model.load_weights(tmp_path / "shipped.weights.h5")
+    load_weights(model, tmp_path / "shipped.weights.h5")
+    for loaded, saved in zip(model.weights, shipped.weights):
+        np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
+    x = images(64, seed=2)
+    outputs = model(x)
+    assert outputs["alpha"].shape == (1, 64, 64, 1) and outputs["trimap"].shape == (1, 64, 64, 3)
+    np.testing.assert_array_equal(outputs["alpha"], shipped(x)["alpha"])
+    restored = assert_round_trip(model, tmp_path / "lite.keras", x)  # in the new layout
+    assert restored.preset == "lite" and isinstance(restored.mnet, MNet)
+
+
+def test_models_imports_nothing_from_shm():
+    imported = set()
+    for path in (ROOT / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {(path.name, alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add((path.name, node.module))
+    assert imported and not [(file, name) for file, name in imported if name.split(".")[0] == "shm"]

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from models.layers import Normalize
-from models.pspnet50 import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD, build_pspnet50, preprocess_image
-from pspnet50_fixture import FIXTURE_DIR, deterministic_weights, load_layout
+from models.presets import PSPNET50_RGB_MEAN, PSPNET50_RGB_STD
+from models.pspnet50 import build_pspnet50
+from pspnet50_fixture import FIXTURE_DIR, deterministic_weights, load_layout, preprocess_image
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +72,12 @@ def test_713_input_scales_the_pyramid_pooling_with_the_map():
     assert model.output_shape == (None, 713, 713, 3)
 
 
-def test_small_model_gives_probabilities_and_round_trips_through_a_keras_file(tmp_path):
+def test_small_model_gives_probabilities_and_its_config_is_its_arguments():
+    # Its .keras round trip (185 MB of weights) is test_presets.py's, inside the pspnet50 SHM.
     model = build_pspnet50(n_classes=3, input_size=41)  # 6x6 map: pools 6/3/2/1
     photo = np.random.default_rng(1).integers(0, 256, (30, 50, 3), dtype=np.uint8)
     image = preprocess_image(photo, input_size=41)[None]
     probs = model.predict_on_batch(image)
     assert probs.shape == (1, 41, 41, 3)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
-    model.save(tmp_path / "pspnet50.keras")
-    restored = keras.saving.load_model(tmp_path / "pspnet50.keras")
-    assert restored.get_config() == model.get_config() == {
-        "name": "pspnet50", "trainable": True, "n_classes": 3, "input_size": 41}
-    np.testing.assert_array_equal(restored.predict_on_batch(image), probs)
+    assert model.get_config() == {"name": "pspnet50", "trainable": True, "n_classes": 3, "input_size": 41}

@@ -1,4 +1,9 @@
-"""The three stage scripts end to end on a tiny synthetic data folder (lite preset, 32-64 px)."""
+"""The three stage scripts end to end on a tiny synthetic data folder (lite preset, 32-64 px).
+
+Stage 1 and the trimap prediction run a tiny stand-in T-Net (what they do does not depend on
+the network); stage 2 trains the lite preset's real M-Net, stage 3 its whole SHM from untrained
+stage weights.
+"""
 
 import csv
 import json
@@ -16,10 +21,13 @@ from PIL import Image
 import combined_model
 import pretrain_mnet
 import pretrain_tnet
+from models.light_tnet import build_light_tnet
+from models.mnet import MNet
+from models.presets import PRESETS
 from models.weights import EFFICIENTNET_LITE0_IMAGENET_PATH, MOBILENETV2_IMAGENET_PATH
-from shm.training import checkpoints
-from shm.training.stages import build_tnet_for_training
-from training_helpers import write_disc_folder
+from shm.training import checkpoints, stages
+from shm.training.cli import options_from_args
+from training_helpers import tiny_tnet, write_disc_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,11 +37,23 @@ def data_dir(tmp_path_factory):
     return write_disc_folder(tmp_path_factory.mktemp("discs"), n=8, size=64)
 
 
+def with_tiny_tnet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage 1 and `predict` build a tiny T-Net instead of the preset's."""
+    def build(*args, **kwargs):
+        tnet = tiny_tnet()
+        return tnet, tnet
+
+    monkeypatch.setattr(stages, "build_tnet_for_training", build)
+
+
 @pytest.fixture(scope="module")
 def tnet_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tnet")
-    status = pretrain_tnet.main(["train_tnet", "--data-dir", str(data_dir), "--out-dir", str(out), "--input-size", "32",
-                                 "--epochs", "1", "--imagenet-weights", "none", "--val-fraction", "0"])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        with_tiny_tnet(monkeypatch)
+        status = pretrain_tnet.main(["train_tnet", "--data-dir", str(data_dir), "--out-dir", str(out),
+                                     "--input-size", "32", "--epochs", "1", "--imagenet-weights", "none",
+                                     "--val-fraction", "0"])
     assert status == 0
     return out
 
@@ -52,7 +72,8 @@ def test_help_explains_every_flag_with_an_example(script, args, capsys):
         assert flag in text
 
 
-def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_dir, tmp_path):
+def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_dir, tmp_path, monkeypatch):
+    with_tiny_tnet(monkeypatch)
     weights = tnet_run / checkpoints.BEST_WEIGHTS
     before = weights.read_bytes()
     photos = tmp_path / "photos"
@@ -92,11 +113,14 @@ def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
     assert json.loads((out / checkpoints.STATE_JSON).read_text())["completed_epochs"] == 3
 
 
-def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(tnet_run, data_dir, tmp_path, capsys):
-    mnet_out = tmp_path / "mnet"
-    assert pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(mnet_out), "--input-size", "32",
-                               "--epochs", "1", "--steps-per-epoch", "1",
-                               "--val-fraction", "0"]) == 0
+def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(data_dir, tmp_path, capsys):
+    # The outputs of stages 1 and 2 stand in: the lite preset's T-Net and M-Net weights, untrained
+    # (the stage scripts themselves run above and in test_mnet_killed_mid_epoch_resumes_and_finishes).
+    tnet_run, mnet_out = tmp_path / "tnet", tmp_path / "mnet"
+    tnet_run.mkdir()
+    mnet_out.mkdir()
+    build_light_tnet(backbone_weights=None).save_weights(tnet_run / checkpoints.BEST_WEIGHTS)
+    MNet(**PRESETS["lite"]["mnet_kwargs"]).save_weights(mnet_out / checkpoints.BEST_WEIGHTS)
     common = ["--data-dir", str(data_dir), "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
               "--val-fraction", "0.25"]
     tnet_weights, mnet_weights = str(tnet_run / checkpoints.BEST_WEIGHTS), str(mnet_out / checkpoints.BEST_WEIGHTS)
@@ -104,7 +128,7 @@ def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(tnet_ru
     capsys.readouterr()
     swapped = combined_model.main(common + ["--out-dir", str(tmp_path / "bad"), "--tnet-weights", mnet_weights,
                                             "--mnet-weights", tnet_weights])
-    error = capsys.readouterr().err.strip().splitlines()
+    error = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning:")]
     assert swapped == 1 and len(error) == 1
     assert error[0].startswith(f"error: {mnet_weights}: does not fit") and "T-Net weights" in error[0]
 
@@ -132,6 +156,33 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
         names(1.0)
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "-1"], "--lr must be positive, got -1.0"),
+    (["--lr", "0"], "--lr must be positive, got 0.0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--working-size", "-32"], "--working-size must be at least 1, got -32"),
+])
+def test_unusable_flag_values_are_refused_in_one_line(flags, message, data_dir, tmp_path, capsys):
+    status = pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(tmp_path / "run"), *flags])
+    assert status == 1 and capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_flags_keep_their_values(data_dir, tmp_path):
+    def options(script, *flags):
+        return options_from_args(script.parse_args(["--data-dir", str(data_dir), "--out-dir", str(tmp_path), *flags]))
+
+    assert (options(pretrain_mnet).lr, options(pretrain_mnet).epochs) == (1e-4, 50)  # the stage's defaults
+    assert options(pretrain_mnet, "--lr", "0.5", "--epochs", "1").lr == 0.5
+    assert options(pretrain_mnet, "--working-size", "64").working_size == options(pretrain_mnet, "--input-size", "64").working_size == 64
+    # The Python API's None means the stage's default; any other value is used as given.
+    unset = stages.TrainOptions(data_dir=data_dir, out_dir=tmp_path)
+    assert (unset.epochs, unset.lr) == (None, None)
+    settings = stages._fit_settings(unset, "tnet", steps_per_epoch=1)
+    assert (settings.epochs, settings.learning_rate) == (stages.DEFAULT_EPOCHS["tnet"], stages.DEFAULT_LEARNING_RATES["tnet"])
+
+
 def test_data_dirs_take_an_optional_weight():
     from shm.training.stages import parse_data_dir
 
@@ -146,7 +197,7 @@ def test_data_dirs_take_an_optional_weight():
                                                    ("lite_efficientnet", EFFICIENTNET_LITE0_IMAGENET_PATH)])
 def test_stage1_starts_each_lite_tnet_from_its_backbones_imagenet_file(preset, imagenet_file):
     args = pretrain_tnet.parse_args(["train_tnet", "--data-dir", "d", "--out-dir", "o", "--preset", preset])
-    _, tnet = build_tnet_for_training(args.preset)
+    _, tnet = stages.build_tnet_for_training(args.preset)
     # Both stems are (3, 3, 3, 32): equal values tell which file was loaded.
     np.testing.assert_array_equal(tnet.backbone.get_layer("stem_conv").kernel.numpy(),
                                   np.load(imagenet_file)["stem_conv/kernel"])

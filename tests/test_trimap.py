@@ -12,20 +12,13 @@ def _random_mask(seed: int, size=(13, 17)) -> np.ndarray:
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7])
-@pytest.mark.parametrize("shape,cv_shape", [("square", cv2.MORPH_RECT), ("ellipse", cv2.MORPH_ELLIPSE)])
-def test_dilate_and_erode_equal_opencv(size, shape, cv_shape):
+def test_dilate_and_erode_equal_opencv(size):
     mask = _random_mask(size)
-    kernel = cv2.getStructuringElement(cv_shape, (size, size))
-    ours_dilated = tm.dilate(mask[..., None].astype(np.float32), size, shape).numpy()[..., 0]
-    ours_eroded = tm.erode(mask[..., None].astype(np.float32), size, shape).numpy()[..., 0]
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    ours_dilated = tm.dilate(mask[..., None].astype(np.float32), size).numpy()[..., 0]
+    ours_eroded = tm.erode(mask[..., None].astype(np.float32), size).numpy()[..., 0]
     np.testing.assert_array_equal(ours_dilated, cv2.dilate(mask, kernel))
     np.testing.assert_array_equal(ours_eroded, cv2.erode(mask, kernel))
-
-
-@pytest.mark.parametrize("size", [1, 2, 5, 6, 9])
-def test_elliptical_kernel_equals_opencv(size):
-    expected = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)).astype(bool)
-    np.testing.assert_array_equal(tm.elliptical_kernel(size).numpy(), expected)
 
 
 def _soft_disc(size=32, radius=9.0) -> np.ndarray:
@@ -91,7 +84,7 @@ def test_random_band_is_at_least_one_and_rejects_bad_range():
         tm.random_band_px(10, 10, 0.5, 0.1)
 
 
-def test_one_hot_and_png_round_trip():
+def test_one_hot_and_png_values():
     trimap = np.array([[0, 1], [2, 1]], np.int32)[..., None]
     one_hot = tm.to_one_hot(trimap).numpy()
     assert one_hot.shape == (2, 2, 3)
@@ -99,11 +92,6 @@ def test_one_hot_and_png_round_trip():
     png = tm.to_png_values(trimap).numpy()
     assert png.dtype == np.uint8
     np.testing.assert_array_equal(png[..., 0], [[0, 128], [255, 128]])
-    np.testing.assert_array_equal(tm.from_png_values(png).numpy(), trimap)
-    np.testing.assert_array_equal(tm.from_png_values(png.astype(np.float32) / 255.0).numpy(), trimap)
-    # Slightly off grey levels still map to the nearest class.
-    np.testing.assert_array_equal(tm.from_png_values(np.array([3, 120, 140, 250], np.uint8)).numpy(),
-                                  [0, 1, 1, 2])
 
 
 def test_rejects_alpha_of_wrong_rank():

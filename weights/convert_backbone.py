@@ -15,7 +15,25 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models.weights import IMAGENET_BACKBONES, WeightsError, convert_backbone_file  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from models.weights import (IMAGENET_BACKBONES, WeightsError, convert_pytorch_backbone,  # noqa: E402
+                            read_npz_arrays)
+from shm.io import atomic_path  # noqa: E402
+
+
+def convert_backbone_file(backbone: str, source: str | os.PathLike,
+                          destination: str | os.PathLike | None = None) -> Path:
+    """Convert a backbone's PyTorch-named .npz into ours (default destination: the file the
+    loader reads), written atomically."""
+    source = Path(source)
+    destination = Path(destination) if destination is not None else IMAGENET_BACKBONES[backbone].path
+    converted = convert_pytorch_backbone(read_npz_arrays(source), backbone, source=str(source))
+    with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
+        np.savez_compressed(handle, **dict(sorted(converted.items())))
+    return destination
 
 
 def main(argv: list[str] | None = None) -> int:

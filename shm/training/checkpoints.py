@@ -21,6 +21,7 @@ from typing import Iterator
 
 import keras
 
+from models.weights import load_weights
 from shm.io import atomic_path
 
 BEST_WEIGHTS = "best.weights.h5"
@@ -64,7 +65,7 @@ def load_weights_checked(model: keras.Model, path: str | Path, what: str) -> Non
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Keras warns before it raises; the error says it all
-            model.load_weights(str(path))
+            load_weights(model, path)
     except Exception as error:  # Keras and h5py raise many types for a wrong or corrupt file
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise CheckpointError(f"{path}: does not fit {model.name!r} as {what} ({reason})") from None

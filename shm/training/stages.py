@@ -2,18 +2,17 @@
 
 Stage 1 trains the T-Net on trimaps, stage 2 the M-Net on ground-truth trimaps, stage 3 the whole
 model end to end from the weights of stages 1 and 2. The scripts `pretrain_tnet.py`,
-`pretrain_mnet.py` and `combined_model.py` are argparse over `train_tnet`, `train_mnet`,
-`train_shm` and `predict_trimaps`; `add_common_arguments` defines the flags they share.
+`pretrain_mnet.py` and `combined_model.py` are argparse (`shm.training.cli`) over `train_tnet`,
+`train_mnet`, `train_shm` and `predict_trimaps`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import random
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -27,11 +26,11 @@ from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
 from shm.console import progress
 from shm.geometry import network_size
-from shm.io import ImageReadError, list_images, read_image, stop_on_sigterm_like_sigint, write_png_atomic
+from shm.io import ImageReadError, check_distinct_folders, list_images, read_image, write_png_atomic
 from shm.losses import LossWeights
-from shm.training.callbacks import PhotoValidation, TrainingDiverged
+from shm.training.callbacks import PhotoValidation
 from shm.training.checkpoints import load_weights_checked
-from shm.training.distribute import STRATEGIES, make_strategy, set_mixed_precision
+from shm.training.distribute import make_strategy, set_mixed_precision
 from shm.training.engine import FitSettings, StageTrainer, fit_stage
 from shm.trimap import to_png_values
 from shm.upsampling import resize
@@ -43,7 +42,11 @@ DEFAULT_EPOCHS = {"tnet": 50, "mnet": 50, "shm": 20}
 
 @dataclasses.dataclass
 class TrainOptions:
-    """Everything a stage needs; the fields are the flags of `add_common_arguments` and the stage's own."""
+    """Everything a stage needs; the fields are the flags of `shm.training.cli` (named after them).
+
+    `epochs` / `lr`: None for the stage's default (`DEFAULT_EPOCHS`, `DEFAULT_LEARNING_RATES`), any
+    other value is used as given. Values a stage cannot use raise `ValueError` naming the flag.
+    """
 
     data_dir: Sequence[str | Path]  # folders, each optionally `FOLDER:WEIGHT` (`parse_data_dir`)
     out_dir: Path
@@ -75,93 +78,25 @@ class TrainOptions:
     mnet_weights: Path | None = None
     photo_val_dir: Sequence[Path] | None = None
 
+    def __post_init__(self):
+        at_least_one = {"--batch-size": self.batch_size, "--epochs": self.epochs,
+                        "--steps-per-epoch": self.steps_per_epoch, "--working-size": self.working_size}
+        for flag, value in at_least_one.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be at least 1, got {value}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+        if not 0.0 <= self.final_lr_fraction <= 1.0:
+            raise ValueError(f"--final-lr-fraction must be in [0, 1], got {self.final_lr_fraction}")
+        weights = {"--alpha-weight": self.alpha_weight, "--comp-weight": self.comp_weight,
+                   "--trimap-weight": self.trimap_weight}
+        for flag, value in weights.items():
+            if value < 0:
+                raise ValueError(f"{flag} must not be negative, got {value}")
+
     @property
     def loss_weights(self) -> LossWeights:
         return LossWeights(alpha=self.alpha_weight, comp=self.comp_weight, trimap=self.trimap_weight)
-
-
-def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
-    """The flags every stage shares; defaults that differ by stage are set from `stage`."""
-    group = parser.add_argument_group("data")
-    group.add_argument("--data-dir", nargs="+", required=True, metavar="FOLDER[:WEIGHT]",
-                       help="data folders: image/, alpha/ or mask/, optional fg/ and bg/ (docs/data.md); "
-                            "several are drawn from in proportion to WEIGHT (default 1) times their size, "
-                            "e.g. data/ccp_train data/ccp_teacher:0.5")
-    group.add_argument("--list-file", help="list of stems to train on (a path, or a name inside each --data-dir); "
-                       "default: every photo")
-    group.add_argument("--val-dir", type=Path, nargs="+",
-                       help="separate validation data folders (then --val-fraction is not used)")
-    group.add_argument("--val-fraction", type=float, default=0.1,
-                       help="fraction of --data-dir's samples held out for validation, chosen with --seed; "
-                            "0 trains without validation (the best checkpoint then follows the training loss) "
-                            "(default: %(default)s)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the split, shuffling and augmentation "
-                       "(default: %(default)s)")
-    group.add_argument("--backgrounds-dir", type=Path,
-                       help="photos without people to composite the people onto (python -m shm.backgrounds "
-                            "makes them from the training photos; default: no compositing)")
-
-    group = parser.add_argument_group("model and optimisation")
-    group.add_argument("--preset", choices=sorted(PRESETS), default="lite",
-                       help="lite: MobileNetV2 T-Net and slim M-Net (CPU friendly); lite_efficientnet: the same "
-                            "with an EfficientNet-Lite0 T-Net encoder; pspnet50: the paper's (default: %(default)s)")
-    group.add_argument("--working-size", "--input-size", type=int, dest="working_size",
-                       help="the longer side photos are seen at, as at inference (shm.geometry; default: the "
-                            "preset's working size, 320 lite / 512 pspnet50); the pspnet50 T-Net resizes to 473 inside")
-    group.add_argument("--batch-size", type=int, default=4, help="global batch size, split over the devices "
-                       "(default: %(default)s)")
-    group.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS[stage],
-                       help="total epochs, counting those already done when resuming (default: %(default)s)")
-    group.add_argument("--steps-per-epoch", type=int,
-                       help="training steps per epoch, the data repeating as needed (default: one pass)")
-    group.add_argument("--lr", type=float, default=DEFAULT_LEARNING_RATES[stage],
-                       help="Adam's initial learning rate; it decays along a cosine per epoch "
-                            "(default: %(default)s)")
-    group.add_argument("--final-lr-fraction", type=float, default=0.01,
-                       help="the cosine ends at this fraction of --lr (default: %(default)s)")
-
-    group = parser.add_argument_group("output and scale")
-    group.add_argument("--out-dir", type=Path, required=True,
-                       help="where checkpoints (best/last/resume), log.csv, curves.png and tensorboard/ go")
-    group.add_argument("--resume", action="store_true",
-                       help="continue the run in --out-dir from its last completed epoch (weights, optimiser, "
-                            "epoch); without it an --out-dir holding a run is refused")
-    group.add_argument("--strategy", choices=STRATEGIES, default="default",
-                       help="default: one device; mirrored: every local GPU; multiworker: several machines "
-                            "with TF_CONFIG (docs/training.md) (default: %(default)s)")
-    group.add_argument("--mixed-precision", action="store_true",
-                       help="compute in float16 with float32 weights and losses (for GPUs with tensor cores)")
-
-
-def add_loss_weight_arguments(parser: argparse.ArgumentParser, with_trimap: bool) -> None:
-    group = parser.add_argument_group("loss weights")
-    group.add_argument("--alpha-weight", type=float, default=0.5, help="weight of the alpha prediction loss "
-                       "(default: %(default)s)")
-    group.add_argument("--comp-weight", type=float, default=0.5, help="weight of the compositional loss "
-                       "(default: %(default)s)")
-    if with_trimap:
-        group.add_argument("--trimap-weight", type=float, default=0.01, help="weight of the trimap "
-                           "cross-entropy (default: %(default)s)")
-
-
-def options_from_args(args: argparse.Namespace) -> TrainOptions:
-    fields = {field.name for field in dataclasses.fields(TrainOptions)}
-    return TrainOptions(**{name: value for name, value in vars(args).items() if name in fields})
-
-
-def run_cli(function: Callable, *arguments) -> int:
-    """Run a stage; a known failure is one line on stderr and exit status 1, never a traceback.
-
-    A function that returns a count of failed files (an int) exits 1 when it is not 0. SIGTERM
-    stops it like Ctrl-C (the last complete checkpoint stays, no temporary file is left).
-    """
-    stop_on_sigterm_like_sigint()
-    try:
-        result = function(*arguments)
-    except (ValueError, TrainingDiverged) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return int(bool(result)) if isinstance(result, int) else 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -228,8 +163,8 @@ def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.da
 
 def _fit_settings(options: TrainOptions, stage: str, steps_per_epoch: int) -> FitSettings:
     return FitSettings(out_dir=options.out_dir,
-                       epochs=options.epochs or DEFAULT_EPOCHS[stage],
-                       learning_rate=options.lr or DEFAULT_LEARNING_RATES[stage],
+                       epochs=DEFAULT_EPOCHS[stage] if options.epochs is None else options.epochs,
+                       learning_rate=DEFAULT_LEARNING_RATES[stage] if options.lr is None else options.lr,
                        resume=options.resume, final_lr_fraction=options.final_lr_fraction,
                        steps_per_epoch=steps_per_epoch, preset=options.preset)
 
@@ -257,7 +192,7 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
     """
     settings = resolve_preset(preset)
     kwargs = dict(settings["tnet_kwargs"])
-    if settings["tnet"] == "light_tnet":
+    if settings["tnet"] == "build_light_tnet":
         kwargs.update(backbone_weights=None if imagenet_weights == "none" else "imagenet")
         if imagenet_weights not in (None, "none"):
             kwargs["weights_path"] = imagenet_weights
@@ -361,8 +296,7 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir}: no such folder")
-    if output_dir.resolve() == input_dir.resolve():
-        raise ValueError(f"{output_dir}: the output folder must differ from the input folder")
+    check_distinct_folders(output_dir, input_dir)
     settings = resolve_preset(preset)
     working_size = working_size or settings["working_size"]
     network, tnet = build_tnet_for_training(preset, imagenet_weights="none")
