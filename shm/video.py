@@ -28,10 +28,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
-import av
 import numpy as np
 
 from shm.io import list_images, read_image, write_png_atomic
+
+# PyAV is imported where a video is opened: `import shm.inference` (photos only, e.g. on Beam's
+# workers, which install the photo path's packages) does not need it.
 
 VIDEO_FORMATS = {"alpha": ".mp4", "composite": ".mp4", "foreground": ".mp4", "rgba": ".webm", "frames": ""}
 DEFAULT_FRAME_RATE = Fraction(25)
@@ -63,6 +65,8 @@ class FrameSource:
 
     @classmethod
     def from_video(cls, path: str | os.PathLike) -> "FrameSource":
+        import av
+
         path = Path(path)
         try:
             with av.open(str(path)) as container:
@@ -87,6 +91,8 @@ class FrameSource:
         return cls(folder, Fraction(frame_rate).limit_denominator(1001), len(frames), None, frames)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        import av
+
         if self._frame_paths is not None:
             first_shape = None
             for path in self._frame_paths:
@@ -126,6 +132,8 @@ class VideoWriter:
         self._container = self._video = self._audio = self._audio_input = None
 
     def _open(self, height: int, width: int) -> None:
+        import av
+
         self._container = av.open(str(self.path), "w", format={".mp4": "mp4", ".webm": "webm"}[self.suffix])
         codec, options, pixels = (("libx264", H264_OPTIONS, "yuv420p") if self.suffix == ".mp4"
                                   else ("libvpx-vp9", VP9_OPTIONS, "yuva420p"))
@@ -135,6 +143,8 @@ class VideoWriter:
             self._add_audio()
 
     def _add_audio(self) -> None:
+        import av
+
         self._audio_input = av.open(str(self.audio_path))
         source = self._audio_input.streams.audio[0]
         if source.codec_context.name in AUDIO_COPIED[self.suffix]:
@@ -149,6 +159,8 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         """Add one frame: uint8 grey (H, W) for `alpha`, RGB (H, W, 3) for `composite` and
         `foreground`, RGBA (H, W, 4) for `rgba` and `frames`."""
+        import av
+
         if self.kind == "frames":
             write_png_atomic(self.path / f"{self.frames:06d}.png", frame)
             self.frames += 1
@@ -201,6 +213,8 @@ class VideoWriter:
 
 def read_rgba_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """The frames of a VP9 WebM with alpha (a `rgba` output) as uint8 RGBA (H, W, 4)."""
+    import av
+
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         decoder = av.CodecContext.create("libvpx-vp9", "r")
