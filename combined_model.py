@@ -4,11 +4,14 @@ Builds SHM from the T-Net and M-Net weights of `pretrain_tnet.py` and `pretrain_
 it with `L = 0.5 L_alpha + 0.5 L_comp + 0.01 L_t`; with --photo-val-dir the best epoch is chosen on
 the photos as users see them (full resolution, binary masks). Example:
 
-    python combined_model.py --data-dir ../shared/data/human_seg_290 --out-dir runs/shm_lite --preset lite \\
+    python combined_model.py --data-dir DATA --out-dir runs/shm_lite --preset lite \\
         --tnet-weights runs/tnet_lite/best.weights.h5 --mnet-weights runs/mnet_lite/best.weights.h5
 
-Its best.weights.h5 loads with `models.build_shm(preset).load_weights(...)`. Continue an
-interrupted run with the same command plus --resume.
+Its best.weights.h5 runs as it is with `python inference.py --weights runs/shm_lite/best.weights.h5
+--preset lite`, exports with `python export.py --weights ... --preset lite --format onnx
+--dynamic-size --output shm_lite.onnx`, and loads with `models.build_shm(preset).load_weights(...)`.
+Continue an interrupted run with the same command plus --resume. DATA: see docs/data.md
+(`python -m shm.synthetic --out DATA` makes a synthetic one).
 """
 
 from __future__ import annotations

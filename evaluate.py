@@ -9,7 +9,8 @@ Examples:
     python evaluate.py --pred out/alpha --gt data/test/alpha --trimap data/test/trimap --csv out/errors.csv
     python evaluate.py --model runs/shm_v2.onnx --split data/ccp_val data/hs290_val
 
-A prediction `NAME.png` or `NAME_alpha.png` pairs with the ground truth (and trimap) `NAME.*`.
+A prediction `NAME.png` or `NAME_alpha.png` pairs with the ground truth (and trimap) `NAME.*`; an
+inference.py output folder works as it is (its `_rgba`, `_composite`, ... files are left out).
 Definitions and units: docs/evaluation.md. Exit status 1 when any prediction could not be evaluated.
 """
 
@@ -19,8 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
+from shm.console import report_error
 from shm.evaluation import (CSV_COLUMNS, EvaluationError, check_outputs_are_not_inputs, evaluate_folders, plot_errors,
                             plot_path_for, summary_table, write_csv)
 
@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--csv", type=Path, default=None,
                         help=f"write per-image errors here (header: {','.join(CSV_COLUMNS)}) and a plot of them "
                              "beside it with the suffix .png (default: none, terminal summary only)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bar (default: shown on a terminal, never in a log file)")
     group = parser.add_argument_group("scoring models on validation splits (instead of --pred / --gt)")
     group.add_argument("--model", type=Path, nargs="*",
                        help="SHM model files (.onnx, .keras, .tflite...) to score beside the shipped model "
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --csv {error}", file=sys.stderr)
             return 2
     evaluation = evaluate_folders(args.pred, args.gt, args.trimap, progress=not args.no_progress,
-                                  on_failure=lambda message: tqdm.write(f"error: {message}", file=sys.stderr))
+                                  on_failure=report_error)
     if not evaluation.results and not evaluation.failures:
         print(f"error: --pred {args.pred}: no images found", file=sys.stderr)
         return 2

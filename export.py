@@ -16,11 +16,8 @@ is put in place; a float32 export whose alpha differs by 1e-3 or more is refused
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter would bury the report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,9 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.backends import load_backend
+    from shm.console import quiet_tensorflow
     from shm.export import benchmark, export_model
     from shm.io import stop_on_sigterm_like_sigint, sweep_stale_temporaries
 
+    quiet_tensorflow()  # its start-up lines would bury the report
     stop_on_sigterm_like_sigint()
     for path in sweep_stale_temporaries(Path(args.output).parent):
         print(f"note: removed {path}, a temporary of an interrupted export")

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--one-hot", action="store_true",
                         help="write 3-channel one-hot PNGs (Background, Uncertain, Foreground) instead")
     parser.add_argument("--workers", type=int, default=1, help="processes working in parallel")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (on stderr): no progress bar, no summary")
     return parser
 
 
@@ -45,11 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         total, errors = write_trimap_folder(args.input, args.output, kernel=args.kernel,
                                             band_fraction=(args.band_min, args.band_max), seed=args.seed,
-                                            one_hot=args.one_hot, workers=args.workers)
+                                            one_hot=args.one_hot, workers=args.workers, quiet=args.quiet)
+    except batch.Interrupted as stop:
+        print(batch.summary_line(stop.attempted, stop.errors, "files", interrupted=True))
+        return batch.INTERRUPTED_STATUS
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(batch.summary_line(total, errors, "files"))
+    if not args.quiet:
+        print(batch.summary_line(total, errors, "files"))
     return 1 if errors else 0
 
 

@@ -5,7 +5,7 @@ blur, label smoothing); its raw alpha is fused with that trimap (`alpha_p = F + 
 trained with `L_p = 0.5 L_alpha + 0.5 L_comp + 0.5 L_raw` over the band around the edges, on the
 views the other stages see (docs/training.md). Example:
 
-    python pretrain_mnet.py --data-dir ../shared/data/human_seg_290 --out-dir runs/mnet_lite --preset lite
+    python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet_lite --preset lite
 
     python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet_psp --preset pspnet50 --mnet-init hed
 

@@ -2,7 +2,7 @@
 
 Train (checkpoints, log.csv, curves.png and tensorboard/ go to --out-dir):
 
-    python pretrain_tnet.py train_tnet --data-dir ../shared/data/human_seg_290 --out-dir runs/tnet_lite \\
+    python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_lite \\
         --preset lite --epochs 50 --batch-size 8
 
     python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_effnet \\

@@ -11,17 +11,18 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up log out of the results
-import tensorflow as tf  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shm.console import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # keep TF's start-up log out of the results
+import tensorflow as tf  # noqa: E402
 
 from shm import data  # noqa: E402
 

@@ -12,7 +12,7 @@ Each preset is a dict of settings, any of which `from_preset(preset, **overrides
   every input size of the whole model must be a multiple of (the M-Net's 4 poolings need 16, the
   MobileNetV2 of the light T-Net 32).
 - `weights`: the shipped model files by backend (`keras`: the whole model, `onnx`: its
-  dynamic-size export), relative to the project; `default_backend`: what `shm.Matter.from_preset`
+  dynamic-size export), relative to the project (`shipped_file` finds them); `default_backend`: what `shm.Matter.from_preset`
   and `inference.py` run by default, the fastest correct path measured on CPU (docs/benchmarks.md,
   speed study): ONNX Runtime for both (pspnet50 ships no weights: export a trained `.keras` with
   `export.py --format onnx --dynamic-size`).
@@ -20,7 +20,23 @@ Each preset is a dict of settings, any of which `from_preset(preset, **overrides
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+# Where `pip install .` puts the shipped files (pyproject.toml's data-files), below sys.prefix.
+INSTALLED_DATA = Path("share") / "shm-keras"
+
+
+def shipped_file(relative: str) -> Path:
+    """A file that ships with the project, such as `weights/shm_lite.onnx`: in the source tree
+    (a clone, or `pip install -e .`), else where `pip install .` put it (`PREFIX/share/shm-keras/`)."""
+    for root in (SOURCE_ROOT, Path(sys.prefix) / INSTALLED_DATA):
+        if (root / relative).exists():
+            return root / relative
+    return SOURCE_ROOT / relative
+
 
 # keras-segmentation's "sub_mean" preprocessing subtracts these from BGR pixels in [0, 255];
 # `Normalize(PSPNET50_RGB_MEAN, PSPNET50_RGB_STD)` on RGB in [0, 1] gives the same values:

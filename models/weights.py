@@ -24,6 +24,7 @@ from models import mnet as mnet_module
 from models import mobilenetv2
 from models.efficientnet_lite import EfficientNetLite0
 from models.inverted_residual import InvertedResidualBackbone
+from models.presets import shipped_file
 
 
 class WeightsError(ValueError):
@@ -47,9 +48,8 @@ class LoadReport:
 # ImageNet inverted-residual backbones (models/inverted_residual.py): torchvision's MobileNetV2 and
 # the PyTorch reference's EfficientNet-Lite0, converted from PyTorch names to our Keras layer names
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-MOBILENETV2_IMAGENET_PATH = WEIGHTS_DIR / "mobilenet_v2_imagenet.npz"
-EFFICIENTNET_LITE0_IMAGENET_PATH = WEIGHTS_DIR / "efficientnet_lite0_imagenet.npz"
+MOBILENETV2_IMAGENET_PATH = shipped_file("weights/mobilenet_v2_imagenet.npz")
+EFFICIENTNET_LITE0_IMAGENET_PATH = shipped_file("weights/efficientnet_lite0_imagenet.npz")
 # torchvision BatchNorm bookkeeping that has no Keras counterpart.
 _TORCH_IGNORED_SUFFIX = ".num_batches_tracked"
 _TORCH_BN_VARIABLES = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),

@@ -9,8 +9,8 @@ multi-level foreground estimation.
 Turn a folder in the project's layout (`DATA/image/*`, `DATA/mask/*`, paired by stem) into a matting
 data set (`OUT/image` symlinks to the photos, `OUT/alpha`, `OUT/trimap`, `OUT/fg`, `OUT/bg`):
 
-    python -m shm.alpha_from_mask --data ../shared/data/human_seg_290 \
-        --out data/human_seg_290_soft --workers 2
+    python -m shm.alpha_from_mask --data DATA \
+        --out DATA_SOFT --workers 2
 
 A mask of another size than its photo is resized to it with nearest-neighbour interpolation. The
 matting solve runs at most at `max_side` pixels on the long side (the alpha is then resized back with
@@ -209,6 +209,10 @@ def prepare_pair(pair: Pair, settings: PrepareSettings) -> None:
 def limit_threads(threads: int) -> None:
     """Keep numba (pymatting) and TensorFlow to `threads` threads in this process."""
     import numba
+
+    from shm.console import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -220,8 +224,9 @@ def limit_threads(threads: int) -> None:
 
 
 def prepare_dataset(data_dir: str | os.PathLike, settings: PrepareSettings, workers: int = 1,
-                    threads: int = 1) -> tuple[int, list[str]]:
-    """Soft-alpha data set from `data_dir` (image/ + mask/) into `settings.out_dir`; (photos, errors)."""
+                    threads: int = 1, quiet: bool = False) -> tuple[int, list[str]]:
+    """Soft-alpha data set from `data_dir` (image/ + mask/) into `settings.out_dir`; (photos, errors).
+    `quiet`: no progress bar (`shm.batch.run_per_file`)."""
     data_dir = Path(data_dir)
     io.check_distinct_folders(settings.out_dir, data_dir, "the input data folder")
     pairs, missing = pair_images_with_masks(data_dir)
@@ -235,7 +240,8 @@ def prepare_dataset(data_dir: str | os.PathLike, settings: PrepareSettings, work
     for error in missing:
         print(f"error: {error}", file=sys.stderr)
     errors = batch.run_per_file(functools.partial(prepare_pair, settings=settings), pairs, workers,
-                                description="soft alpha", initializer=functools.partial(limit_threads, threads))
+                                description="soft alpha", initializer=functools.partial(limit_threads, threads),
+                                quiet=quiet)
     return len(pairs) + len(missing), missing + errors
 
 
@@ -261,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="copy the photos into OUT/image instead of symlinking them")
     parser.add_argument("--skip-existing", action="store_true",
                         help="skip photos whose five outputs all exist (resume an interrupted run)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (on stderr): no progress bar, no summary")
     return parser
 
 
@@ -274,13 +282,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                skip_existing=args.skip_existing)
     start = time.perf_counter()
     try:
-        total, errors = prepare_dataset(args.data, settings, args.workers, args.threads)
+        total, errors = prepare_dataset(args.data, settings, args.workers, args.threads, quiet=args.quiet)
+    except batch.Interrupted as stop:
+        print(batch.summary_line(stop.attempted, stop.errors, "photos", interrupted=True))
+        return batch.INTERRUPTED_STATUS
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
-    print(batch.summary_line(total, errors, "photos"))
-    print(f"time: {elapsed:.1f} s, {elapsed / max(total, 1):.2f} s per photo with {args.workers} worker(s)")
+    if not args.quiet:
+        print(batch.summary_line(total, errors, "photos"))
+        print(f"time: {elapsed:.1f} s, {elapsed / max(total, 1):.2f} s per photo with {args.workers} worker(s)")
     return 1 if errors else 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import os
 import warnings
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,8 @@ OUTPUT_NAMES = ("alpha", "trimap")
 SIGNATURE_NAME = "serving_default"
 INPUT_NAME = "image"
 _SUFFIXES = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
+# What training writes (`best.weights.h5`): weights only, loaded into the preset's model.
+CHECKPOINT_SUFFIX = ".weights.h5"
 # Formats whose loading runs the file's own operations (file I/O included), so only trusted files
 # are loaded. .keras loads in Keras' safe mode (no Python code, only registered layers), .tflite and
 # .onnx hold operators of a fixed set without file or system access: see docs/inference.md.
@@ -98,7 +101,14 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
-    if preset is not None and path.name.endswith(".weights.h5"):
+    if path.name.endswith(CHECKPOINT_SUFFIX):
+        if preset is None:
+            raise ModelFileError(f"{path}: a training checkpoint (weights only): give the preset it was trained "
+                                 f"with (--preset NAME), or export it once: python export.py "
+                                 f"--weights {path} --preset NAME --format onnx --dynamic-size --output shm.onnx")
+        from shm.console import quiet_tensorflow
+
+        quiet_tensorflow()
         from models.shm import SemanticHumanMatting
         from models.weights import load_weights
 
@@ -106,11 +116,19 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
         try:
             load_weights(model, path)
         except Exception as error:  # Keras raises many types for a file of another model
-            raise ModelFileError(f"{path}: not weights of the {preset} SHM model ({_first_line(error)})") from None
+            raise ModelFileError(f"{path}: not weights of the {preset} SHM model; give --preset the one it was "
+                                 f"trained with ({_first_line(error)})") from None
         return model
     if path.suffix != ".keras" or not path.is_file():
         raise ModelFileError(f"{path}: not a .keras file; expected a whole SHM model saved with "
                              "model.save('NAME.keras')")
+    if not zipfile.is_zipfile(path):
+        # Keras itself would say "File not found" for a file that exists.
+        raise ModelFileError(f"{path}: cannot load as a Keras model (a .keras file is a zip archive and this "
+                             "one is not: corrupt, or another format renamed)")
+    from shm.console import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
     import models.shm  # noqa: F401  registers the custom layers and models for loading
@@ -163,6 +181,9 @@ class SavedModelRunner(Runner):
     backend = "savedmodel"
 
     def __init__(self, path: str | os.PathLike):
+        from shm.console import quiet_tensorflow
+
+        quiet_tensorflow()
         import tensorflow as tf
 
         try:
@@ -262,19 +283,24 @@ def thread_count(text: str) -> int:
 def backend_of(path: str | os.PathLike) -> str:
     """The backend a path's format needs: from the suffix, or `savedmodel` for a SavedModel directory."""
     path = Path(path)
+    if path.name.endswith(CHECKPOINT_SUFFIX):
+        return "keras"
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return "savedmodel"
         raise ModelFileError(f"{path}: a directory without saved_model.pb, so not a SavedModel")
     if path.suffix in _SUFFIXES:
         return _SUFFIXES[path.suffix]
-    raise ModelFileError(f"{path}: unknown model format; expected .keras, .tflite, .onnx or a SavedModel directory")
+    raise ModelFileError(f"{path}: unknown model format; expected .keras, .tflite, .onnx, a SavedModel directory "
+                         f"or a training checkpoint *{CHECKPOINT_SUFFIX}")
 
 
 def load_backend(path_or_model: "str | os.PathLike | keras.Model", backend: str | None = None,
-                 num_threads: int | None = None, trust_savedmodel: bool = False) -> Runner:
+                 num_threads: int | None = None, trust_savedmodel: bool = False,
+                 preset: str | None = None) -> Runner:
     """A runner for a Keras model, or for a model file: `.keras`, a SavedModel directory,
-    `.tflite` or `.onnx`. `backend`: one of BACKENDS, by default the one the path's format needs.
+    `.tflite`, `.onnx`, or with `preset` a training checkpoint `*.weights.h5` (run on keras).
+    `backend`: one of BACKENDS, by default the one the path's format needs.
     `num_threads`: threads of the TFLite / ONNX runtimes (default: every core); Keras and
     SavedModel use TensorFlow's own thread settings. A SavedModel is a program (its graph may
     read, write and delete files): it is refused unless `trust_savedmodel` (see `UNTRUSTED_FORMATS`)."""
@@ -292,7 +318,7 @@ def load_backend(path_or_model: "str | os.PathLike | keras.Model", backend: str 
     if backend is not None and backend != format_backend:
         raise ModelFileError(f"{path}: a model for the {format_backend} backend, not the {backend} one")
     if format_backend == "keras":
-        return KerasRunner(load_shm_model(path))
+        return KerasRunner(load_shm_model(path, preset))
     if format_backend in UNTRUSTED_FORMATS and not trust_savedmodel:
         raise ModelFileError(f"{path}: a SavedModel runs whatever operations its graph holds, file reads and "
                              "writes included; load it only if you made it or trust who did "

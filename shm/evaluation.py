@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from tqdm import tqdm
-
-from shm import metrics
+from shm import console, metrics
+from shm.inference import IMAGE_OUTPUTS
 from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_path, images_by_stem, list_images, read_alpha,
                     read_image)
 
@@ -23,6 +22,8 @@ CSV_COLUMNS = ("name", "sad", "mse", "grad", "conn", "sad_whole", "mse_whole", "
 METRIC_COLUMNS = CSV_COLUMNS[1:]
 SUMMARY_COLUMNS = (*METRIC_COLUMNS, "iou")  # IoU is not in the CSV's fixed header
 PREDICTION_SUFFIX = "_alpha"  # `NAME_alpha.png` (what inference writes) pairs with `NAME.png`
+# inference.py's other outputs beside `NAME_alpha.png` (`NAME_rgba.png`, ...): not predictions.
+OTHER_OUTPUT_SUFFIXES = tuple(Path(suffix).stem for kind, suffix in IMAGE_OUTPUTS.items() if kind != "alpha")
 
 
 class EvaluationError(ValueError):
@@ -55,12 +56,18 @@ def pair_files(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
     """Pair every prediction in `pred_dir` with ground truth (and trimap) of the same stem.
 
     A prediction `NAME.ext` or `NAME_alpha.ext` pairs with `NAME.*` (an exact stem match first).
+    In an `inference.py` output folder, `NAME_rgba.png`, `NAME_composite.png`, ... beside
+    `NAME_alpha.png` are its other outputs, not predictions: they are left out.
     """
     ground_truths = _first_by_stem(Path(gt_dir))
     trimaps = _first_by_stem(Path(trimap_dir)) if trimap_dir is not None else {}
     pairs = []
-    for pred in list_images(Path(pred_dir)):
+    predictions = list_images(Path(pred_dir))
+    stems = {pred.stem for pred in predictions}
+    for pred in predictions:
         name = pred.stem
+        if name.endswith(OTHER_OUTPUT_SUFFIXES) and f"{name.rsplit('_', 1)[0]}{PREDICTION_SUFFIX}" in stems:
+            continue
         if name not in ground_truths and name.endswith(PREDICTION_SUFFIX):
             name = name[: -len(PREDICTION_SUFFIX)]
         pairs.append(ImagePair(name, pred, ground_truths.get(name), trimaps.get(name)))
@@ -108,7 +115,7 @@ def evaluate_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike,
     evaluation = FolderEvaluation([], [])
     first_by_name: dict[str, ImagePair] = {}
     pairs = pair_files(pred_dir, gt_dir, trimap_dir)
-    for pair in tqdm(pairs, desc="evaluating", unit="image", disable=not progress):
+    for pair in console.progress(pairs, quiet=not progress, desc="evaluating", unit="image"):
         try:
             if pair.name in first_by_name:  # e.g. `a.png` and `a_alpha.png`: one CSV row per name
                 raise EvaluationError(f"{pair.pred}: pairs with ground truth {pair.name!r} as "

@@ -30,28 +30,35 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import cv2
 import numpy as np
 from PIL import ImageColor
-from tqdm import tqdm
 
 from shm.backends import ModelFileError, Runner, load_backend
-from shm.batch import run_per_file
+from shm.batch import Interrupted, run_per_file
+from shm.console import progress, report
 from shm.foreground import composite, estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
-from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_path, read_image, row_bands, to_uint8,
-                    write_png_atomic)
+from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_folder, atomic_path, png_bytes, read_image,
+                    row_bands, to_uint8, write_png_atomic)
 from shm.upsampling import RowUpsampler, guided_upsample, resize
+from shm.video import VIDEO_FORMATS, FrameSource, VideoError, VideoWriter
 
 if TYPE_CHECKING:
     import keras
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the source tree (shm.beam puts it on its workers' path)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# The outputs of a photo and of a video by kind (`--outputs`), as suffixes of the input's stem.
 IMAGE_OUTPUTS = {"alpha": "_alpha.png", "rgba": "_rgba.png", "composite": "_composite.png",
-                 "trimap": "_trimap.png"}
-VIDEO_OUTPUTS = {"alpha": "_alpha.mp4", "composite": "_composite.mp4"}
+                 "foreground": "_foreground.png", "trimap": "_trimap.png"}
+VIDEO_OUTPUTS = {kind: f"_{kind}{suffix}" for kind, suffix in VIDEO_FORMATS.items()}
+OUTPUT_KINDS = tuple(dict.fromkeys([*IMAGE_OUTPUTS, *VIDEO_OUTPUTS]))
+# The kinds that need the estimated foreground colours (the rest skip that step).
+FOREGROUND_KINDS = {"rgba", "composite", "foreground", "frames"}
+# `--input -` / `--output -`: standard input / output.
+STANDARD_STREAM = "-"
 # Dynamic-size models get sides that are multiples of every preset's size multiple (shm.geometry).
 SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
-# A green screen for video composites when no --background is given.
-DEFAULT_VIDEO_BACKGROUND = np.array([0, 255, 0], np.uint8)
+# A green screen for composites when no --background is given.
+DEFAULT_BACKGROUND = np.array([0, 255, 0], np.uint8)
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
 TRIMAP_GREY_LEVELS = np.array(TRIMAP_PNG_VALUES, np.uint8)
@@ -91,9 +98,13 @@ class MatteResult:
     times: StageTimes
 
 
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """An image array as uint8 RGB (H, W, 3): accepts grey (H, W) / (H, W, 1), RGB, RGBA
-    (alpha dropped), uint8 or float in [0, 1]."""
+def as_rgb_uint8(image: "np.ndarray | str | os.PathLike") -> np.ndarray:
+    """An image as uint8 RGB (H, W, 3): a path (read with `shm.io.read_image`), or an array (or
+    PIL image) grey (H, W) / (H, W, 1), RGB or RGBA (alpha dropped). Pixels: uint8; other
+    integers in 0..255; floats in [0, 1]. Anything else (floats in 0..255, 16-bit values) is
+    refused with a `ValueError` rather than clipped into a wrong matte."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
@@ -105,8 +116,15 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return np.ascontiguousarray(image)
     if np.issubdtype(image.dtype, np.floating):
+        # Half an 8-bit level of slack for rounding; a photo in 0..255 as floats is far above it.
+        if not np.all(np.isfinite(image)) or image.min() < -0.5 / 255 or image.max() > 1 + 0.5 / 255:
+            raise ValueError(f"float pixels must be in [0, 1], got values in [{np.nanmin(image):g}, "
+                             f"{np.nanmax(image):g}]: divide by 255 (or pass uint8)")
         return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-    raise ValueError(f"expected uint8 or float pixels in [0, 1], got {image.dtype}")
+    if np.issubdtype(image.dtype, np.integer) and (image.size == 0 or (image.min() >= 0 and image.max() <= 255)):
+        return image.astype(np.uint8)
+    raise ValueError(f"expected uint8 pixels, integers in 0..255 or floats in [0, 1], got {image.dtype} "
+                     f"values in [{image.min()}, {image.max()}]")
 
 
 class ModelOutputError(ValueError):
@@ -144,16 +162,18 @@ class Matter:
     @classmethod
     def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,
                      backend: str | None = None, num_threads: int | None = None,
-                     trust_savedmodel: bool = False, **kwargs) -> "Matter":
+                     preset: str | None = None, trust_savedmodel: bool = False, **kwargs) -> "Matter":
         """Load an SHM model file of any format `shm.backends` runs: a whole model saved as
-        `.keras`, or an export (`.tflite`, `.onnx`, SavedModel directory, which is refused unless
-        `trust_savedmodel`: it can run file operations). `backend`: one of
+        `.keras`, an export (`.tflite`, `.onnx`, SavedModel directory, which is refused unless
+        `trust_savedmodel`: it can run file operations), or with `preset` a training checkpoint
+        (`combined_model.py`'s `best.weights.h5`). `backend`: one of
         `shm.backends.BACKENDS`, by default the one the file's format needs; `num_threads`: the
         TFLite / ONNX runtime's threads. `ModelFileError` naming the file if it cannot be used."""
         path = Path(path)
         if not path.exists():
             raise ModelFileError(f"{path}: no such model file; {TRAINING_HINT}")
-        runner = load_backend(path, backend=backend, num_threads=num_threads, trust_savedmodel=trust_savedmodel)
+        runner = load_backend(path, backend=backend, num_threads=num_threads, trust_savedmodel=trust_savedmodel,
+                              preset=preset)
         matter = cls(runner, working_size=working_size, **kwargs)
         matter.model_file = path
         return matter
@@ -163,9 +183,10 @@ class Matter:
                     working_size: int | None = None, backend: str | None = None,
                     num_threads: int | None = None, **kwargs) -> "Matter":
         """The preset's shipped model for `backend` (default: the preset's `default_backend`, its
-        fastest correct path), or `weights`, at the preset's working size (or `working_size`);
-        `backend`, `num_threads` and `trust_savedmodel` (in `kwargs`) as in `from_weights`."""
-        from models.presets import PRESETS
+        fastest correct path), or `weights` (any file `from_weights` takes, training checkpoints of
+        this preset included), at the preset's working size (or `working_size`); `backend`,
+        `num_threads` and `trust_savedmodel` (in `kwargs`) as in `from_weights`."""
+        from models.presets import PRESETS, shipped_file
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         settings = PRESETS[preset]
@@ -177,10 +198,9 @@ class Matter:
             if backend not in shipped:
                 raise ValueError(f"preset {preset!r} ships no {backend} model (it ships {', '.join(sorted(shipped))}); "
                                  f"write one with export.py and give it as weights")
-            weights = Path(shipped[backend])
-            weights = weights if weights.is_absolute() else PROJECT_ROOT / weights
+            weights = shipped_file(shipped[backend])
         return cls.from_weights(weights, working_size=working_size or settings["working_size"],
-                                backend=backend, num_threads=num_threads, **kwargs)
+                                backend=backend, num_threads=num_threads, preset=preset, **kwargs)
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the network runs at for a photo of `height` x `width`: a fixed-size model's
@@ -201,11 +221,13 @@ class Matter:
         return ((network_height - content_height) // 2, (network_width - content_width) // 2,
                 content_height, content_width)
 
-    def matte(self, image: np.ndarray, foreground: bool = True, trimap: bool = False) -> MatteResult:
-        """Alpha (and optionally foreground colours and trimap) of `image` at its own resolution."""
+    def matte(self, image: "np.ndarray | str | os.PathLike", foreground: bool = True,
+              trimap: bool = False) -> MatteResult:
+        """Alpha (and optionally foreground colours and trimap) of `image` (an array or a photo's
+        path, see `as_rgb_uint8`) at its own resolution."""
         return self.matte_batch([image], foreground=foreground, trimap=trimap)[0]
 
-    def matte_batch(self, images: Sequence[np.ndarray], foreground: bool = True,
+    def matte_batch(self, images: "Sequence[np.ndarray | str | os.PathLike]", foreground: bool = True,
                     trimap: bool = False) -> list[MatteResult]:
         """`matte` of several images, the network run once on each group that shares a network
         size (`network_size`); each result's network time is its share of its group's."""
@@ -256,8 +278,8 @@ class Matter:
         times.foreground = time.perf_counter() - start
         return MatteResult(alpha=alpha, foreground=colours, trimap=classes, times=times)
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Alpha float32 (H, W) in [0, 1] of an RGB image (uint8, or float in [0, 1])."""
+    def predict(self, image: "np.ndarray | str | os.PathLike") -> np.ndarray:
+        """Alpha float32 (H, W) in [0, 1] of an RGB image (uint8, or float in [0, 1]) or a photo's path."""
         return self.matte(image, foreground=False).alpha
 
 
@@ -305,16 +327,20 @@ def fit_background(background: np.ndarray, height: int, width: int) -> np.ndarra
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One photo or video. `output_stem` + a suffix of IMAGE_OUTPUTS / VIDEO_OUTPUTS = an output."""
+    """One photo or video. `output_stem` + a suffix of IMAGE_OUTPUTS / VIDEO_OUTPUTS = an output;
+    or, when `output_file` is set, that one file (`-`: standard output) holds the only output.
+    `frame_rate`: `path` is a folder of images, the frames of one video at that rate."""
 
     label: str
     output_stem: Path
     path: Path | None = None
     image: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    output_file: Path | None = None
+    frame_rate: float | None = None
 
     @property
     def is_video(self) -> bool:
-        return self.path is not None and self.path.suffix.lower() in VIDEO_EXTENSIONS
+        return self.frame_rate is not None or (self.path is not None and self.path.suffix.lower() in VIDEO_EXTENSIONS)
 
     def load_image(self) -> np.ndarray:
         return self.image if self.image is not None else read_image(self.path)
@@ -322,30 +348,52 @@ class Job:
 
 @dataclasses.dataclass
 class OutputOptions:
-    """Which outputs to write, and where."""
+    """Which outputs to write, and where.
+
+    `kinds`: the outputs to write (of OUTPUT_KINDS; each medium takes those it has), or None for
+    the defaults: photos `alpha` and `rgba` (+ `composite` with a `background`, + `trimap` with
+    `save_trimap`), videos `alpha` and `composite`. `quiet`: no progress bar, no timing lines.
+    """
 
     output_dir: Path
     background: np.ndarray | None = None  # parse_background's result
     save_trimap: bool = False
     overwrite: bool = False
     print_timings: bool = False
+    kinds: tuple[str, ...] | None = None
+    quiet: bool = False
+
+    def __post_init__(self):
+        unknown = sorted(set(self.kinds or ()) - set(OUTPUT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown output {', '.join(unknown)}; choose from {', '.join(OUTPUT_KINDS)}")
 
 
 def looks_like_output(path: PurePath) -> bool:
-    """Named like an output (`*_alpha.png`, ...): an earlier result, not an input."""
-    return any(path.name.endswith(suffix) for suffix in (*IMAGE_OUTPUTS.values(), *VIDEO_OUTPUTS.values()))
+    """Named like an output (`*_alpha.png`, ...), or inside a `frames` output folder: an earlier
+    result, not an input."""
+    files = [suffix for suffix in (*IMAGE_OUTPUTS.values(), *VIDEO_OUTPUTS.values()) if PurePath(suffix).suffix]
+    return (any(path.name.endswith(suffix) for suffix in files)
+            or path.parent.name.endswith(VIDEO_OUTPUTS["frames"]))
 
 
 def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
-                 recursive: bool = False) -> tuple[list[Job], list[Path]]:
+                 recursive: bool = False, frame_rate: float | None = None) -> tuple[list[Job], list[Path]]:
     """The jobs for a photo, a video or a folder, and the folder's files that are not media.
 
     Folder outputs keep the subfolders (with `recursive`); inputs whose output names would
     collide get unique ones (`unique_output_stems`): a job whose `output_stem` differs from its
     file's stem was renamed. Files inside `output_dir` named like outputs (`*_alpha.png`, ...)
-    are earlier results, not inputs.
+    are earlier results, not inputs. With `frame_rate`, the folder's images (sorted by name) are
+    the frames of one video. A folder without any photo or video raises `ValueError` ("no images
+    or videos found").
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
+    if frame_rate is not None:
+        if not input_path.is_dir():
+            raise ValueError(f"{input_path}: not a folder; a frame rate makes the input folder's images one video")
+        return [Job(input_path.name, output_dir / input_path.resolve().name, path=input_path,
+                    frame_rate=frame_rate)], []
     if input_path.is_file():
         return [Job(input_path.name, output_dir / input_path.stem, path=input_path)], []
     if not input_path.is_dir():
@@ -359,6 +407,11 @@ def collect_jobs(input_path: str | os.PathLike, output_dir: str | os.PathLike,
             continue
         suffix = path.suffix.lower()
         (media if suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS else ignored).append(path)
+    if not media:
+        others = f" ({len(ignored)} other files)" if ignored else ""
+        subfolders = (" (subfolders are searched with --recursive)"
+                      if not recursive and any(path.is_dir() for path in input_path.iterdir()) else "")
+        raise ValueError(f"{input_path}: no images or videos found{others}{subfolders}")
     stems = unique_output_stems([path.relative_to(input_path) for path in media])
     jobs = [Job(str(path.relative_to(input_path)), output_dir / stem, path=path) for path, stem in zip(media, stems)]
     return jobs, ignored
@@ -400,49 +453,92 @@ def renamed_outputs(jobs: list[Job]) -> list[str]:
             for job in jobs if job.path is not None and job.output_stem.name != job.path.stem]
 
 
+def output_kinds(job: Job, options: OutputOptions) -> list[str]:
+    """The kinds of output a job writes (see `OutputOptions.kinds`); `ValueError` if none applies."""
+    outputs = VIDEO_OUTPUTS if job.is_video else IMAGE_OUTPUTS
+    if options.kinds is None:
+        kinds = ["alpha", "composite"] if job.is_video else \
+            ["alpha", "rgba"] + ["composite"] * (options.background is not None) + ["trimap"] * options.save_trimap
+    else:
+        kinds = [kind for kind in options.kinds if kind in outputs]
+    medium = "a video" if job.is_video else "a photo"
+    if not kinds:
+        raise ValueError(f"{job.path or job.label}: none of the outputs asked for ({', '.join(options.kinds)}) "
+                         f"applies to {medium} (it has {', '.join(outputs)})")
+    if job.output_file is not None and len(kinds) != 1:
+        raise ValueError(f"{job.output_file}: one output file takes one output, not {', '.join(kinds)}; "
+                         "choose one with --outputs, or give a folder as --output")
+    return kinds
+
+
 def output_paths(job: Job, options: OutputOptions) -> dict[str, Path]:
-    """Output files of a job by kind (`alpha`, `rgba`, `composite`, `trimap`)."""
-    if job.is_video:
-        return {kind: Path(f"{job.output_stem}{suffix}") for kind, suffix in VIDEO_OUTPUTS.items()}
-    suffixes = image_output_suffixes(options.background is not None, options.save_trimap)
-    return {kind: Path(f"{job.output_stem}{suffix}") for kind, suffix in suffixes.items()}
+    """Output files of a job by kind (`alpha`, `rgba`, `composite`, `foreground`, `trimap`; for
+    videos `frames`, a folder)."""
+    outputs = VIDEO_OUTPUTS if job.is_video else IMAGE_OUTPUTS
+    kinds = output_kinds(job, options)
+    if job.output_file is None:
+        return {kind: Path(f"{job.output_stem}{outputs[kind]}") for kind in kinds}
+    kind, file = kinds[0], job.output_file
+    expected = Path(outputs[kind]).suffix
+    if str(file) == STANDARD_STREAM:
+        if job.is_video:
+            raise ValueError(f"{job.path}: a video cannot go to standard output; give a file or folder as --output")
+    elif file.suffix.lower() != expected:
+        raise ValueError(f"{file}: the {kind} output of {'a video' if job.is_video else 'a photo'} is "
+                         f"{expected.lstrip('.').upper() or 'a folder'}; name the file {file.stem}{expected}")
+    return {kind: file}
 
 
 def image_output_suffixes(with_composite: bool, with_trimap: bool) -> dict[str, str]:
-    """The suffixes of a photo's outputs by kind: alpha and rgba, and composite and trimap if asked."""
+    """The suffixes of a photo's default outputs by kind: alpha and rgba, and composite and trimap if asked."""
     kinds = ["alpha", "rgba"] + ["composite"] * with_composite + ["trimap"] * with_trimap
     return {kind: IMAGE_OUTPUTS[kind] for kind in kinds}
 
 
+def output_array(kind: str, result: MatteResult, image: np.ndarray, background: np.ndarray | None) -> np.ndarray:
+    """The uint8 picture of one output kind: grey alpha, RGBA cut-out (`rgba`, `frames`),
+    composite onto `background`, foreground colours, or the trimap's grey levels."""
+    alpha_uint8 = to_uint8(result.alpha)
+    if kind == "alpha":
+        return alpha_uint8
+    if kind == "trimap":
+        return TRIMAP_GREY_LEVELS[result.trimap]
+    if kind == "composite":
+        background = background if background is not None else DEFAULT_BACKGROUND
+        return composite(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
+    # In bands of rows: no full-size float temporary beside the uint8 result (docs/benchmarks.md, memory).
+    channels = 3 if kind == "foreground" else 4
+    array = np.empty((*alpha_uint8.shape, channels), np.uint8)
+    for rows in row_bands(len(array)):
+        array[rows, :, :3] = to_uint8(result.foreground[rows])
+    if channels == 4:
+        array[..., 3] = alpha_uint8
+    return array
+
+
 def image_output_arrays(result: MatteResult, image: np.ndarray, kinds: Sequence[str],
                         background: np.ndarray | None) -> Iterator[tuple[str, np.ndarray]]:
-    """(kind, uint8 array) of each output kind of IMAGE_OUTPUTS in `kinds`, made as it is asked for."""
-    alpha_uint8 = to_uint8(result.alpha)
+    """(kind, uint8 array) of each output kind in `kinds` (`output_array`), made as it is asked for."""
     for kind in kinds:
-        if kind == "alpha":
-            yield kind, alpha_uint8
-        elif kind == "rgba":
-            array = np.empty((*alpha_uint8.shape, 4), np.uint8)
-            for rows in row_bands(len(array)):
-                array[rows, :, :3] = to_uint8(result.foreground[rows])
-            array[..., 3] = alpha_uint8
-            yield kind, array
-        elif kind == "composite":
-            yield kind, composite(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
-        else:
-            yield kind, TRIMAP_GREY_LEVELS[result.trimap]
+        yield kind, output_array(kind, result, image, background)
 
 
 def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str, str | os.PathLike],
                         background: np.ndarray | None, overwrite: bool = True,
                         exists: Callable[[str | os.PathLike], bool] = os.path.exists,
                         write: Callable[[str | os.PathLike, np.ndarray], object] = write_png_atomic) -> float:
-    """Write the PNGs named in `paths` (existing ones only when `overwrite`); return seconds spent.
-    `exists` / `write`: the storage (local files by default; `shm.beam` passes Beam's filesystems)."""
+    """Write the PNGs named in `paths` (existing ones only when `overwrite`; `-` is standard
+    output); return seconds spent. `exists` / `write`: the storage (local files by default;
+    `shm.beam` passes Beam's filesystems)."""
     start = time.perf_counter()
-    kinds = [kind for kind, path in paths.items() if overwrite or not exists(path)]
+    kinds = [kind for kind, path in paths.items()
+             if str(path) == STANDARD_STREAM or overwrite or not exists(path)]
     for kind, array in image_output_arrays(result, image, kinds, background):
         path = paths[kind]
+        if str(path) == STANDARD_STREAM:
+            sys.stdout.buffer.write(png_bytes(array))
+            sys.stdout.buffer.flush()
+            continue
         try:
             write(path, array)
         except OSError as error:
@@ -453,67 +549,54 @@ def write_image_outputs(result: MatteResult, image: np.ndarray, paths: dict[str,
 def matte_image_job(matter: Matter, job: Job, options: OutputOptions) -> StageTimes | None:
     """Matte one photo and write its outputs; None when every output exists already."""
     paths = output_paths(job, options)
-    if not options.overwrite and all(path.exists() for path in paths.values()):
+    if not options.overwrite and all(path.exists() and str(path) != STANDARD_STREAM for path in paths.values()):
         return None
     image = job.load_image()
-    result = matter.matte(image, foreground=True, trimap="trimap" in paths)
+    result = matter.matte(image, foreground=bool(FOREGROUND_KINDS & paths.keys()), trimap="trimap" in paths)
     result.times.writing = write_image_outputs(result, image, paths, options.background, options.overwrite)
     return result.times
 
 
 def matte_video_job(matter: Matter, job: Job, options: OutputOptions) -> tuple[StageTimes, int] | None:
-    """Matte every frame of a video into an alpha video and a composite video (same frame rate).
+    """Matte every frame of a video (or of a folder of frames) into its video outputs (same frame
+    rate, the input's audio; `shm.video`). Outputs that exist are kept unless `overwrite`.
 
-    Returns the summed times and the number of frames; None when both outputs exist already.
+    Returns the summed times and the number of frames; None when every output exists already.
     """
-    paths = output_paths(job, options)
-    if not options.overwrite and all(path.exists() for path in paths.values()):
+    paths = {kind: path for kind, path in output_paths(job, options).items()
+             if options.overwrite or not path.exists()}
+    if not paths:
         return None
-    capture = cv2.VideoCapture(str(job.path))
-    if not capture.isOpened():
-        raise ValueError(f"{job.path}: cannot open as a video (corrupt file or unsupported codec)")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if fps and fps > 0 else 25.0
-    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    background = options.background if options.background is not None else DEFAULT_VIDEO_BACKGROUND
-    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+    source = (FrameSource.from_images(job.path, job.frame_rate) if job.frame_rate is not None
+              else FrameSource.from_video(job.path))
+    foreground = bool(FOREGROUND_KINDS & paths.keys())
     total, frames = StageTimes(), 0
-    try:
-        with contextlib.ExitStack() as stack:
-            temporaries = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
-            writers: dict[str, cv2.VideoWriter] = {}
-            progress = stack.enter_context(tqdm(total=frame_count, desc=job.label, unit="frame",
-                                                leave=False, position=1))
-            while True:
-                ok, frame_bgr = capture.read()
-                if not ok:
-                    break
-                frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-                result = matter.matte(frame, foreground=True)
-                start = time.perf_counter()
-                if not writers:
-                    for kind, temporary in temporaries.items():
-                        writer = cv2.VideoWriter(str(temporary), fourcc, fps, (frame.shape[1], frame.shape[0]))
-                        if not writer.isOpened():
-                            raise OSError(f"{paths[kind]}: cannot open a video writer (mp4v)")
-                        writers[kind] = writer
-                alpha_uint8 = to_uint8(result.alpha)
-                writers["alpha"].write(cv2.cvtColor(alpha_uint8, cv2.COLOR_GRAY2BGR))
-                mixed = composite(result.foreground, result.alpha, fit_background(background, *frame.shape[:2]))
-                writers["composite"].write(cv2.cvtColor(mixed, cv2.COLOR_RGB2BGR))
-                result.times.writing = time.perf_counter() - start
-                total, frames = total + result.times, frames + 1
-                progress.update()
-            for writer in writers.values():
-                writer.release()
-            if frames == 0:
-                raise ValueError(f"{job.path}: no frame could be read (corrupt file or unsupported codec)")
-    finally:
-        capture.release()
-    if frame_count is not None and frames < frame_count:
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        for kind, path in paths.items():
+            temporary = stack.enter_context(atomic_folder(path) if kind == "frames" else atomic_path(path))
+            writers[kind] = VideoWriter(temporary, kind, source.frame_rate, source.audio_path)
+            stack.callback(writers[kind].abort)  # runs before the rename of a failed run's files
+        bar = stack.enter_context(progress(total=source.frame_count, desc=job.label, unit="frame", leave=False,
+                                           position=1, quiet=options.quiet))
+        for frame in source:
+            result = matter.matte(frame, foreground=foreground)
+            start = time.perf_counter()
+            for kind, writer in writers.items():
+                writer.write(output_array(kind, result, frame, options.background))
+            result.times.writing = time.perf_counter() - start
+            total, frames = total + result.times, frames + 1
+            bar.update()
+        if frames == 0:
+            raise VideoError(f"{job.path}: no frame could be read (corrupt file or unsupported codec)")
+        start = time.perf_counter()
+        for writer in writers.values():
+            writer.close()
+        total.writing += time.perf_counter() - start
+    if source.frame_count is not None and frames < source.frame_count:
         # The outputs hold every frame there was; the run still fails so that nobody takes them for whole.
-        raise ValueError(f"{job.path}: only {frames} of the {frame_count} frames its header announces could be "
-                         f"read (truncated or corrupt file); its outputs hold those {frames} frames")
+        raise VideoError(f"{job.path}: only {frames} of the {source.frame_count} frames its header announces could "
+                         f"be read (truncated or corrupt file); its outputs hold those {frames} frames")
     return total, frames
 
 
@@ -595,6 +678,7 @@ class Summary:
     frames: int = 0
     times: StageTimes = dataclasses.field(default_factory=StageTimes)
     errors: list[str] = dataclasses.field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C stopped the run; the counts are what was done before
 
     @property
     def failed(self) -> int:
@@ -607,7 +691,7 @@ class Summary:
             text += f", {self.ignored} non-image files ignored"
         if self.frames:
             text += f"; per image/frame {self.times.describe(self.frames)}"
-        return text
+        return f"interrupted: {text}" if self.interrupted else text
 
 
 def error_line(error: Exception, name: str | os.PathLike) -> str:
@@ -618,8 +702,7 @@ def error_line(error: Exception, name: str | os.PathLike) -> str:
         return f"{name}: {error}"
     if isinstance(error, (ValueError, OSError)):
         return str(error)
-    reason = (str(error).strip().splitlines() or [""])[-1][:200]
-    return f"{name}: {type(error).__name__}: {reason}"
+    return f"{name}: {describe_failure(error)}"
 
 
 def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summary:
@@ -646,10 +729,24 @@ def matte_jobs(matter: Matter, jobs: list[Job], options: OutputOptions) -> Summa
         summary.frames += frames
         summary.times = summary.times + times
         if options.print_timings:
-            tqdm.write(f"{job.label}: {times.describe(frames)}")
+            report(f"{job.label}: {times.describe(frames)}", options.quiet, file=sys.stderr)
 
-    summary.errors = run_per_file(run, jobs, description="matting")
+    try:
+        summary.errors = run_per_file(run, jobs, description="matting", quiet=options.quiet)
+    except Interrupted as stop:
+        summary.errors, summary.interrupted = stop.errors, True
     return summary
+
+
+def describe_failure(error: Exception) -> str:
+    """One line for an unexpected error while matting: "out of memory", "OpenCV: <its reason>",
+    or the exception's name and last line."""
+    if isinstance(error, MemoryError) or (isinstance(error, cv2.error) and error.code == cv2.Error.StsNoMem):
+        return "out of memory"
+    if isinstance(error, cv2.error):
+        return f"OpenCV failed in {error.func} ({error.err})"
+    reason = (str(error).strip().splitlines() or [""])[-1][:200]
+    return f"{type(error).__name__}: {reason}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -674,7 +771,7 @@ def run_camera(matter: Matter, index: int, background: np.ndarray | None) -> int
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         raise OSError(f"camera {index}: cannot open it (no such camera or it is busy)")
-    background = background if background is not None else DEFAULT_VIDEO_BACKGROUND
+    background = background if background is not None else DEFAULT_BACKGROUND
     window = f"shm-keras: camera {index} (q quits)"
     shown = 0
     try:

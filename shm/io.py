@@ -20,7 +20,15 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+try:  # HEIC / HEIF photos (phones) when the pillow-heif package is installed (requirements.txt)
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_EXTENSIONS: tuple[str, ...] = (".heic", ".heif")
+except ImportError:
+    HEIF_EXTENSIONS = ()
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp") + HEIF_EXTENSIONS
 # The grey levels of trimap PNG files for the classes 0 Background, 1 Uncertain, 2 Foreground.
 TRIMAP_PNG_VALUES = (0, 128, 255)
 
@@ -66,6 +74,8 @@ def _load(source: Path | io.BytesIO, name: str | os.PathLike) -> Image.Image:
         size = f"{int(pixels[1]) / 1e6:g} MP, " if pixels else ""
         raise ImageReadError(f"{name}: {size}over the limit of {Image.MAX_IMAGE_PIXELS / 1e6:g} MP "
                              "(--max-pixels raises it; memory grows with the pixels)") from None
+    except MemoryError:
+        raise ImageReadError(f"{name}: out of memory while decoding the image") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"{name}: corrupt or truncated image ({error})") from None
     frames = getattr(image, "n_frames", 1)
@@ -107,7 +117,7 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a photo as uint8 RGB (H, W, 3).
+    """Read a photo as uint8 RGB (H, W, 3) (`decode_image` reads one from bytes, e.g. standard input).
 
     Applies the EXIF orientation; converts greyscale, palette, CMYK and 16-bit images; drops an
     alpha channel (use `read_alpha` to read one).
@@ -227,9 +237,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     temporary = Path(temporary)
     # mkstemp creates owner-only files; outputs get the permissions a plain open() would give.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
+    os.chmod(temporary, 0o666 & ~_umask())
     try:
         yield temporary
         os.replace(temporary, path)
@@ -238,9 +246,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             temporary.unlink()
 
 
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; it replaces `path` (a folder) only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp"))
+    os.chmod(temporary, 0o777 & ~_umask())
+    try:
+        yield temporary
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def check_output_dir(output_dir: str | os.PathLike) -> Path:
     """Create the output folder, or raise `OSError` naming it if it cannot be written to."""
     output_dir = Path(output_dir)
+    if output_dir.is_file():
+        raise OSError(f"{output_dir}: a file, not a folder (the outputs go into a folder)")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=output_dir).close()

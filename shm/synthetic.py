@@ -23,9 +23,9 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from shm import io
+from shm.console import progress
 
 KINDS = ("image", "alpha", "fg", "bg")
 # Drawing happens on an integer grid SUBPIXEL times finer (cv2's `shift`), so edges land between pixels.
@@ -174,7 +174,7 @@ def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0) -
     out_dir = Path(out_dir)
     width = max(5, len(str(n - 1)))
     written = []
-    for index in tqdm(range(n), desc="synthetic", unit="image"):
+    for index in progress(range(n), desc="synthetic", unit="image"):
         sample = synthetic_sample(size, (seed, index))
         name = f"{index:0{width}d}.png"
         for kind in KINDS:

@@ -156,8 +156,9 @@ def write_trimap_file(source: Path, target: Path, kernel: int | None = None,
 
 def write_trimap_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, kernel: int | None = None,
                         band_fraction: tuple[float, float] = (0.01, 0.05), seed: int = 0, one_hot: bool = False,
-                        workers: int = 1) -> tuple[int, list[str]]:
+                        workers: int = 1, quiet: bool = False) -> tuple[int, list[str]]:
     """Trimaps of every mask / alpha image in `input_dir` as `output_dir/<stem>.png`; (files, error lines).
+    `quiet`: no progress bar (`shm.batch.run_per_file`).
 
     Raises `ValueError` before writing anything when the folders are the same, an output would replace
     an input, or the settings are invalid; a file that cannot be read is one error line, the others go on.
@@ -185,7 +186,7 @@ def write_trimap_folder(input_dir: str | os.PathLike, output_dir: str | os.PathL
         targets[target] = source
     write = functools.partial(_write_trimap_job, kernel=kernel, band_fraction=band_fraction, seed=seed,
                               one_hot=one_hot)
-    errors += batch.run_per_file(write, list(targets.items()), workers, description="trimaps")
+    errors += batch.run_per_file(write, list(targets.items()), workers, description="trimaps", quiet=quiet)
     return len(sources), errors
 
 

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from shm import console
 from shm.io import images_by_stem, read_alpha, read_image
 from shm.metrics import iou, sad_whole
 
@@ -96,10 +97,8 @@ def _reference(path: Path, shape: tuple[int, int], interpolation: int) -> np.nda
 def score_split(predict, split: ValidationSplit, progress: bool = False) -> dict[str, float]:
     """Mean scores of `predict` (RGB uint8 (H, W, 3) -> alpha (H, W), e.g. `Matter.predict`) on a split."""
     rows = []
-    photos: Iterable[ValidationPhoto] = split.photos
-    if progress:
-        from tqdm import tqdm
-        photos = tqdm(photos, desc=split.name, unit="photo", leave=False)
+    photos: Iterable[ValidationPhoto] = console.progress(split.photos, quiet=not progress, desc=split.name,
+                                                        unit="photo", leave=False)
     for photo in photos:
         image = read_image(photo.image)
         shape = image.shape[:2]

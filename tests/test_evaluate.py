@@ -185,3 +185,15 @@ def test_csv_is_written_atomically_without_leftovers(tmp_path):
                           "--no-progress"]) == 0
     assert sorted(path.name for path in out_dir.iterdir()) == ["errors.csv", "errors.png"]
     assert _read_csv(out_dir / "errors.csv")[0] == list(CSV_COLUMNS)
+
+
+def test_an_inference_output_folder_is_evaluated_by_its_alphas(tmp_path, capsys):
+    pred_dir, gt_dir, _ = _folders(tmp_path)
+    for name in ("a", "b"):
+        _save(gt_dir / f"{name}.png", np.full((3, 4), 255))
+        _save(pred_dir / f"{name}_alpha.png", np.full((3, 4), 255))
+        for other in ("rgba", "composite", "foreground", "trimap"):  # inference.py's other outputs
+            _save(pred_dir / f"{name}_{other}.png", np.zeros((3, 4, 3)))
+    assert evaluate.main(["--pred", str(pred_dir), "--gt", str(gt_dir), "--no-progress"]) == 0
+    text = capsys.readouterr()
+    assert text.err == "" and text.out.startswith("2 image(s) evaluated, 0 failed")

@@ -273,7 +273,7 @@ def test_cli_refuses_bad_arguments_before_loading_the_model(weights_path, tmp_pa
     existing = tmp_path / "old.onnx"
     existing.write_bytes(b"an earlier export")
     base = ["--weights", str(weights_path), "--format", "onnx"]
-    cases = [(["--output", str(blocker / "m.onnx")], f"{blocker}: output folder is not writable"),
+    cases = [(["--output", str(blocker / "m.onnx")], f"{blocker}: a file, not a folder"),
              (["--output", str(tmp_path / "m.onnx"), "--input-size", "100", "64"], "input size 100 x 64 must be"),
              (["--output", str(tmp_path / "m.onnx"), "--input-size", "-32", "64"], "must be two positive multiples"),
              (["--output", str(existing)], f"{existing}: exists; give --overwrite")]

@@ -6,8 +6,11 @@ The tiny randomly initialised `lite` SHM (dynamic size, run at a 64 px working s
 test_export.py); its mattes are meaningless but have the real shapes and code paths.
 """
 
+import io
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -18,11 +21,15 @@ from PIL import Image
 
 import inference as cli
 import tiny_shm_exports
+from models import presets
+from models.shm import SemanticHumanMatting
 from shm import inference
 from shm.backends import ModelFileError
 from shm.inference import (Job, Matter, OutputOptions, collect_jobs, matte_jobs, output_paths,
                            parse_background)
 from shm.io import read_alpha
+from shm.video import read_rgba_frames
+from video_helpers import decode_rgb, streams, write_clip
 
 WORKING_SIZE = 64
 assert WORKING_SIZE == tiny_shm_exports.EXPORT_SIZE  # square photos then meet the same network input
@@ -66,6 +73,37 @@ def test_predict_returns_float_alpha_at_the_input_size(matter):
     np.testing.assert_allclose(matter.predict(photo / 255.0), alpha, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         matter.predict(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_float_photos_in_0_255_are_refused_and_paths_are_read(matter, tmp_path):
+    photo = random_photo(30, 20)
+    with pytest.raises(ValueError, match=r"float pixels must be in \[0, 1\], got values in \[0, 255\]: divide by 255"):
+        matter.matte(photo.astype(np.float32))  # would be clipped to an almost white photo
+    with pytest.raises(ValueError, match="integers in 0..255"):
+        matter.predict(photo.astype(np.uint16) * 256)
+    np.testing.assert_array_equal(matter.predict(photo.astype(np.int64)), matter.predict(photo))
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    np.testing.assert_array_equal(matter.predict(tmp_path / "photo.png"), matter.predict(photo))
+    np.testing.assert_array_equal(matter.matte(str(tmp_path / "photo.png")).alpha, matter.predict(photo))
+    with pytest.raises(ValueError, match="missing.png: no such file"):
+        matter.predict(tmp_path / "missing.png")
+
+
+def test_a_training_checkpoint_runs_with_its_preset(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = SemanticHumanMatting.from_preset("lite")  # the preset's own network, as training builds it
+    checkpoint = tmp_path / "best.weights.h5"
+    model.save_weights(checkpoint)  # what combined_model.py writes
+    from_checkpoint = Matter.from_preset("lite", weights=checkpoint, working_size=WORKING_SIZE)
+    photo = random_photo(40, 50, seed=4)
+    np.testing.assert_allclose(from_checkpoint.predict(photo), Matter(model, working_size=WORKING_SIZE).predict(photo),
+                               atol=1e-5)
+    with pytest.raises(ModelFileError, match=r"a training checkpoint \(weights only\): give the preset .* "
+                                             r"or export it once: python export.py --weights"):
+        Matter.from_weights(checkpoint)  # no preset to build the model from
+    model.tnet.save_weights(tmp_path / "tnet.weights.h5")  # stage 1's file
+    with pytest.raises(ModelFileError, match="tnet.weights.h5: not weights of the lite SHM model; give --preset"):
+        Matter.from_preset("lite", weights=tmp_path / "tnet.weights.h5")
 
 
 def test_matte_upsamples_the_network_alpha_and_trimap(matter):
@@ -160,7 +198,7 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
 
 def test_preset_default_weights_resolve_in_the_project(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(presets, "SOURCE_ROOT", tmp_path)
     with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.onnx")):
         Matter.from_preset("lite")  # the default backend's file
     with pytest.raises(ModelFileError, match=str(tmp_path / "weights" / "shm_lite.keras")):
@@ -200,8 +238,14 @@ def wrong_weights(tmp_path):
     (tmp_path / "folder.keras").mkdir()
     fake_tflite = tmp_path / "fake.tflite"
     fake_tflite.write_bytes(b"TFL3 but not really")
+    json_named_keras = tmp_path / "config.keras"
+    json_named_keras.write_text('{"class_name": "Functional"}')  # Keras alone says "File not found"
+    checkpoint = tmp_path / "best.weights.h5"
+    checkpoint.write_bytes(b"weights")
     return [(corrupt, "cannot load"), (other, "not Semantic Human Matting"), (text, "unknown model format"),
-            (tmp_path / "folder.keras", "not a SavedModel"), (fake_tflite, "cannot load as a TFLite model")]
+            (tmp_path / "folder.keras", "not a SavedModel"), (fake_tflite, "cannot load as a TFLite model"),
+            (json_named_keras, "a .keras file is a zip archive and this one is not"),
+            (checkpoint, "it was trained with")]  # the CLI always has a preset: "not weights of the lite ..."
 
 
 def test_weights_of_another_kind_give_one_line_naming_the_file(tmp_path):
@@ -447,7 +491,7 @@ def test_cli_wrong_or_missing_weights_exit_non_zero(tmp_path, capsys, monkeypatc
         status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out",
                                 "--weights", path], capsys)
         assert status == 2 and text.startswith(f"error: {path}") and reason in text
-    monkeypatch.setattr(inference, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(presets, "SOURCE_ROOT", tmp_path)
     status, text = run_cli(["--input", tmp_path / "a.png", "--output", tmp_path / "out"], capsys)
     assert status == 2 and "python pretrain_tnet.py train_tnet" in text
     assert not (tmp_path / "out").exists()
@@ -554,6 +598,135 @@ def test_video_gives_alpha_and_composite_videos_at_the_same_frame_rate(tmp_path,
     _, alpha_frames = read_video(out / "clip_alpha.mp4")
     assert np.abs(alpha_frames[0][..., 0].astype(int) - alpha_frames[0][..., 2]).max() <= 8  # grey
     assert not list(out.glob(".*"))
+
+
+def test_video_round_trip_with_every_output_alpha_and_audio(tmp_path, matter):
+    write_clip(tmp_path / "clip.mp4", frames=5, fps=12)  # H.264 with an AAC tone
+    out = tmp_path / "out"
+    kinds = ("alpha", "rgba", "composite", "foreground", "frames")
+    jobs, _ = collect_jobs(tmp_path / "clip.mp4", out)
+    summary = matte_jobs(matter, jobs, OutputOptions(out, kinds=kinds, quiet=True))
+    assert summary.processed == 1 and summary.frames == 5 and not summary.errors
+    for name, codec in (("clip_alpha.mp4", "h264"), ("clip_composite.mp4", "h264"),
+                        ("clip_foreground.mp4", "h264"), ("clip_rgba.webm", "vp9")):
+        found = streams(out / name)
+        assert found["video"] == (codec, 12.0), name
+        assert found["audio"][0] == ("opus" if name.endswith("webm") else "aac"), name  # copied / re-encoded
+        assert found["audio"][1] is None or found["audio"][1] == pytest.approx(5 / 12, abs=0.1)
+    frames = sorted((out / "clip_frames").iterdir())
+    assert [path.name for path in frames] == [f"{index:06d}.png" for index in range(5)]
+    png_alphas = [np.asarray(Image.open(path))[..., 3].astype(int) for path in frames]
+    webm_alphas = [frame[..., 3].astype(int) for frame in read_rgba_frames(out / "clip_rgba.webm")]
+    mp4_alphas = [frame[..., 0].astype(int) for frame in decode_rgb(out / "clip_alpha.mp4")]
+    assert len(webm_alphas) == len(mp4_alphas) == 5
+    for exact, vp9, h264 in zip(png_alphas, webm_alphas, mp4_alphas):
+        assert np.abs(vp9 - exact).mean() < 6 and np.abs(h264 - exact).mean() < 3  # lossy codecs
+    assert not list(out.glob(".*"))  # no temporary file or folder left behind
+    again = matte_jobs(matter, jobs, OutputOptions(out, kinds=kinds, quiet=True))
+    assert again.skipped == 1 and again.processed == 0
+
+
+def test_a_folder_of_frames_is_matted_as_one_video(tmp_path, matter):
+    (tmp_path / "shot").mkdir()
+    for index in range(3):
+        Image.fromarray(random_photo(32, 48, seed=index)).save(tmp_path / "shot" / f"{index:04d}.png")
+    jobs, _ = collect_jobs(tmp_path / "shot", tmp_path / "out", frame_rate=24)
+    summary = matte_jobs(matter, jobs, OutputOptions(tmp_path / "out", kinds=("rgba", "trimap"), quiet=True))
+    assert summary.frames == 3 and not summary.errors
+    assert streams(tmp_path / "out" / "shot_rgba.webm") == {"video": ("vp9", 24.0)}
+    assert len(list(read_rgba_frames(tmp_path / "out" / "shot_rgba.webm"))) == 3
+    with pytest.raises(ValueError, match="no images or videos found"):
+        collect_jobs(tmp_path / "out", tmp_path / "out")  # the .webm there is an earlier output
+    photo_jobs, _ = collect_jobs(tmp_path / "shot", tmp_path / "out")
+    only_video = matte_jobs(matter, photo_jobs[:1], OutputOptions(tmp_path / "out", kinds=("frames",), quiet=True))
+    assert "none of the outputs asked for (frames) applies to a photo" in only_video.errors[0]
+
+
+def test_an_opencv_out_of_memory_is_one_plain_line(tmp_path, matter, monkeypatch):
+    Image.fromarray(random_photo(8, 8)).save(tmp_path / "a.png")
+    monkeypatch.setattr(matter, "matte", lambda *args, **kwargs: cv2.resize(random_photo(8, 8), (200000, 200000)))
+    jobs, _ = collect_jobs(tmp_path / "a.png", tmp_path / "out")
+    summary = matte_jobs(matter, jobs, OutputOptions(tmp_path / "out", quiet=True))
+    assert summary.errors == [f"{tmp_path / 'a.png'}: out of memory"]
+
+
+# --- the command line as a user runs it: streams, quiet, stdin/stdout, Ctrl-C -----------------
+# These run inference.py as a process on the shipped ONNX model (no TensorFlow: about a second).
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_inference(args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "inference.py"), *map(str, args)], input=stdin,
+                          capture_output=True, cwd=ROOT, timeout=120)
+
+
+def test_cli_streams_results_on_stdout_errors_on_stderr_no_bars_in_logs(tmp_path):
+    Image.fromarray(random_photo(40, 30)).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    run = run_inference(["--input", tmp_path, "--output", tmp_path / "out"])
+    out, err = run.stdout.decode(), run.stderr.decode()
+    assert run.returncode == 1
+    assert out.startswith("1 processed, 0 skipped (outputs exist), 1 failed") and out.count("\n") == 1
+    assert err == f"error: {tmp_path / 'bad.png'}: not an image file (format not recognised)\n"
+    assert "\r" not in out + err and "\x1b" not in out + err  # no progress bar off a terminal
+
+    quiet = run_inference(["--input", tmp_path, "--output", tmp_path / "out2", "--quiet", "--timings"])
+    assert quiet.returncode == 1 and quiet.stdout == b"" and quiet.stderr.decode() == err
+    assert (tmp_path / "out2" / "good_alpha.png").is_file()
+
+
+def test_cli_reads_stdin_and_writes_one_png_to_stdout(tmp_path):
+    photo = random_photo(36, 52)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    encoded = (tmp_path / "photo.png").read_bytes()
+    run = run_inference(["--input", "-", "--output", "-"], stdin=encoded)
+    assert run.returncode == 0 and b"1 processed" in run.stderr
+    cutout = Image.open(io.BytesIO(run.stdout))
+    assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (52, 36)
+    alpha = run_inference(["--input", tmp_path / "photo.png", "--output", "-", "--only-alpha", "--quiet"])
+    assert alpha.returncode == 0 and alpha.stderr == b""
+    matte = Image.open(io.BytesIO(alpha.stdout))
+    assert matte.mode == "L" and np.array_equal(np.asarray(matte), np.asarray(cutout)[..., 3])
+    empty = run_inference(["--input", "-", "--output", "-"], stdin=b"")
+    assert empty.returncode == 2 and empty.stdout == b"" and empty.stderr == b"error: <stdin>: empty file (0 bytes)\n"
+
+
+def test_cli_single_output_file_and_clear_refusals(tmp_path):
+    Image.fromarray(random_photo(20, 24)).save(tmp_path / "photo.jpg")
+    run = run_inference(["--input", tmp_path / "photo.jpg", "--output", tmp_path / "cut.png", "--background", "lime"])
+    assert run.returncode == 0 and (tmp_path / "cut.png").is_file()  # a file, not a folder named cut.png
+    assert Image.open(tmp_path / "cut.png").mode == "RGB"  # with a background: the composite
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cut.png", "photo.jpg"]
+    (tmp_path / "empty").mkdir()
+    cases = [(["--input", tmp_path / "empty", "--output", tmp_path / "o"], f"{tmp_path / 'empty'}: no images or videos found"),
+             (["--input", tmp_path, "--output", tmp_path / "cut.png"], f"{tmp_path / 'cut.png'}: a file, not a folder"),
+             (["--input", tmp_path / "photo.jpg", "--output", tmp_path / "x.png", "--outputs", "alpha,rgba"],
+              "one output file takes one output, not alpha, rgba"),
+             (["--input", tmp_path / "photo.jpg", "--output", tmp_path / "o", "--outputs", "alpha,mask"],
+              "unknown output mask")]
+    for args, message in cases:
+        run = run_inference(args)
+        assert run.stdout == b"" and message in run.stderr.decode() and run.stderr.decode().count("\n") == 1, args
+
+
+def test_ctrl_c_prints_the_summary_not_a_traceback(tmp_path):
+    for index in range(400):
+        Image.fromarray(random_photo(24, 24, seed=index)).save(tmp_path / f"{index:03d}.png")
+    process = subprocess.Popen([sys.executable, str(ROOT / "inference.py"), "--input", str(tmp_path),
+                                "--output", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out" / "000_rgba.png").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    assert out.decode().startswith("interrupted: ") and "processed" in out.decode()
+    assert b"Traceback" not in err and err == b""
+    done = int(out.decode().split("interrupted: ")[1].split(" processed")[0])
+    alphas = len(list((tmp_path / "out").glob("*_alpha.png")))
+    assert 1 <= done < 400 and done <= alphas <= done + 1  # the photo being matted may have its alpha only
 
 
 def test_cli_checks_threads_and_sweeps_a_killed_runs_temporaries(tmp_path, export_paths, capsys):

@@ -6,12 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from shm.io import (DEFAULT_MAX_PIXELS, ImageReadError, atomic_path, list_images, read_alpha, read_image,
-                    set_max_pixels, sweep_stale_temporaries, write_png_atomic)
+from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, atomic_folder, atomic_path, decode_image,
+                    list_images,
+                    read_alpha, read_image, set_max_pixels, sweep_stale_temporaries, write_png_atomic)
 
 
 @pytest.fixture
@@ -108,6 +112,44 @@ def test_images_by_stem_groups_sorted_and_skips_other_files(tmp_path):
         (tmp_path / name).write_bytes(b"")
     groups = images_by_stem(tmp_path)
     assert groups == {"a": [tmp_path / "a.jpg", tmp_path / "a.png"], "b": [tmp_path / "b.png"], "c": [tmp_path / "c.JPG"]}
+
+
+def test_a_pixel_bomb_is_called_too_large_not_corrupt(tmp_path):
+    # A valid PNG header of 30000x30000 pixels and no pixel data: refused before decoding.
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with pytest.raises(ImageReadError, match=r"bomb.png: 900 MP, over the limit of 64 MP \(--max-pixels raises it"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_heic_photos_and_encoded_bytes_are_read(tmp_path):
+    rows, columns = np.mgrid[0:16, 0:24]
+    smooth = np.dstack([rows * 12, columns * 8, np.full_like(rows, 128)]).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "phone.heic", quality=100)
+    assert ".heic" in IMAGE_EXTENSIONS and list_images(tmp_path) == [tmp_path / "phone.heic"]
+    photo = read_image(tmp_path / "phone.heic")
+    assert photo.shape == smooth.shape and np.abs(photo.astype(int) - smooth).mean() < 4  # lossy
+    np.testing.assert_array_equal(decode_image((tmp_path / "phone.heic").read_bytes(), "<stdin>"), photo)
+    with pytest.raises(ImageReadError, match="<stdin>: not an image file"):
+        decode_image(b"plain text", "<stdin>")
+    with pytest.raises(ImageReadError, match="<stdin>: empty file"):
+        decode_image(b"", "<stdin>")
+
+
+def test_atomic_folder_replaces_only_on_success(tmp_path):
+    target = tmp_path / "frames"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as temporary:
+            (temporary / "new.png").write_bytes(b"new")
+            raise RuntimeError("failed half-way")
+    assert [path.name for path in tmp_path.iterdir()] == ["frames"] and (target / "old.png").exists()
+    with atomic_folder(target) as temporary:
+        (temporary / "new.png").write_bytes(b"new")
+    assert [path.name for path in target.iterdir()] == ["new.png"]
+    assert [path.name for path in tmp_path.iterdir()] == ["frames"]
 
 
 def test_animated_and_multi_page_images_are_refused_not_cut_to_a_frame(tmp_path, rgb):

@@ -13,14 +13,16 @@ from shm import metrics
 from shm.training import (CheckpointError, FitSettings, StageTrainer, TrainingDiverged, cosine_learning_rate,
                           fit_stage)
 from shm.training import checkpoints
-from shm.training.engine import per_image_mse, per_image_sad, trimap_accuracy
+from shm.training.callbacks import read_log, write_log
+from shm.training.engine import per_image_mse, per_image_sad, training_summary, trimap_accuracy
 import tiny_shm_exports
 from test_io import dead_pid
 from training_helpers import dataset, disc_batches, tiny_mnet, tiny_shm, tiny_tnet
 
 
 def _settings(out_dir, epochs, **kwargs):
-    return FitSettings(out_dir=out_dir, epochs=epochs, learning_rate=1e-2, tensorboard=False, verbose=0, **kwargs)
+    return FitSettings(out_dir=out_dir, epochs=epochs, learning_rate=1e-2, tensorboard=False,
+                       **{"verbose": 0, **kwargs})
 
 
 def _fit_mnet(out_dir, epochs, arrays=None, callbacks=(), **kwargs):
@@ -62,13 +64,17 @@ def test_cosine_schedule_runs_from_the_rate_to_its_final_fraction():
     ("tnet", tiny_tnet, {"trimap_loss", "trimap_accuracy"}),
     ("shm", tiny_shm, {"alpha_loss", "comp_loss", "trimap_loss", "sad", "mse"}),
 ])
-def test_each_stage_logs_its_loss_parts_and_writes_its_files(tmp_path, stage, network, parts):
+def test_each_stage_logs_its_loss_parts_and_writes_its_files(tmp_path, stage, network, parts, capfd):
     arrays = disc_batches()
     keys = ("image", "trimap") if stage == "tnet" else None
     fit_stage(lambda: StageTrainer(network(), stage), dataset(arrays, keys=keys), dataset(arrays, keys=keys),
-              _settings(tmp_path, 2))
+              _settings(tmp_path, 2, verbose="auto"))
     rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
-    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert [row["epoch"] for row in rows] == ["1", "2"]  # as the console counts: Epoch 1/2
+    printed = capfd.readouterr().out
+    # Off a terminal: one line per epoch, not a progress bar's backspaces and colour codes.
+    assert "\x08" not in printed and "\x1b[" not in printed and "\r" not in printed
+    assert "training done: best epoch " in printed and str(tmp_path / checkpoints.BEST_WEIGHTS) in printed
     assert parts | {f"val_{name}" for name in parts} | {"loss", "val_loss", "learning_rate"} <= set(rows[0])
     for name in (checkpoints.BEST_WEIGHTS, checkpoints.LAST_WEIGHTS, checkpoints.RESUME_STATE, checkpoints.CURVES_PNG):
         assert (tmp_path / name).stat().st_size > 0
@@ -97,7 +103,7 @@ def test_resuming_equals_training_straight_through(tmp_path):
     for a, b in zip(straight.network.weights, resumed.network.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     rows = list(csv.DictReader(open(tmp_path / "split" / checkpoints.LOG_CSV)))
-    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
 
 
 def test_a_second_run_in_the_same_folder_is_refused_without_resume(tmp_path):
@@ -142,6 +148,22 @@ def test_an_shm_of_the_lite_preset_learns_synthetic_discs():
     # The last 4 steps, twice each of the 2 batches: 0.42 of the first loss measured (the tiny T-Net sees
     # 5x5 pixels, so the loss levels off there).
     assert np.mean(losses[-4:]) < 0.6 * losses[0], losses
+
+
+def test_the_closing_summary_names_the_best_epoch_weights_and_next_command(tmp_path):
+    rows = [{"epoch": "1", "val_sad": "9.5"}, {"epoch": "2", "val_sad": "3.25"}, {"epoch": "3", "val_sad": "4.0"}]
+    text = training_summary("shm", tmp_path, "val_sad", rows, "lite")
+    best = tmp_path / checkpoints.BEST_WEIGHTS
+    assert text.splitlines()[0] == f"training done: best epoch 2 of 3 (val_sad 3.25): {best}"
+    assert f"python inference.py --weights {best} --preset lite" in text
+    assert f"python export.py --weights {best} --preset lite --format onnx --dynamic-size" in text
+    assert f"--tnet-weights {best}" in training_summary("tnet", tmp_path, "val_loss", [], "lite")
+    assert f"--mnet-weights {best}" in training_summary("mnet", tmp_path, "val_sad", rows, None)
+
+
+def test_a_log_of_older_runs_counting_from_0_is_renumbered(tmp_path):
+    write_log(tmp_path / "log.csv", [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4}])
+    assert [row["epoch"] for row in read_log(tmp_path / "log.csv", before_epoch=2)] == ["1", "2"]
 
 
 def test_a_training_into_an_out_dir_another_one_is_writing_is_refused(tmp_path):

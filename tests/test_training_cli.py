@@ -109,7 +109,7 @@ def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming after epoch 1" in resumed.stdout
     rows = list(csv.DictReader(open(out / checkpoints.LOG_CSV)))
-    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
     assert json.loads((out / checkpoints.STATE_JSON).read_text())["completed_epochs"] == 3
 
 

@@ -7,11 +7,15 @@
 stages and their options) and `cli` (their flags) are the modules; docs/training.md describes a run.
 """
 
-from shm.training.callbacks import TrainingDiverged, cosine_learning_rate
-from shm.training.checkpoints import CheckpointError
-from shm.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision
-from shm.training.engine import STAGES, FitSettings, StageTrainer, fit_stage
-from shm.training.stages import TrainOptions, predict_trimaps, train_mnet, train_shm, train_tnet
+from shm.console import quiet_tensorflow
+
+quiet_tensorflow()  # first: TensorFlow's start-up lines stay off the console of every training tool
+
+from shm.training.callbacks import TrainingDiverged, cosine_learning_rate  # noqa: E402
+from shm.training.checkpoints import CheckpointError  # noqa: E402
+from shm.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision  # noqa: E402
+from shm.training.engine import STAGES, FitSettings, StageTrainer, fit_stage  # noqa: E402
+from shm.training.stages import TrainOptions, predict_trimaps, train_mnet, train_shm, train_tnet  # noqa: E402
 
 __all__ = [
     "STAGES", "STRATEGIES", "CheckpointError", "FitSettings", "StageTrainer", "TrainOptions", "TrainingDiverged",

@@ -104,11 +104,18 @@ class CheckpointWriter(keras.callbacks.Callback):
 
 
 def read_log(path: Path, before_epoch: int) -> list[dict]:
-    """Rows of an existing CSV log for epochs `< before_epoch` (a resumed run redoes the rest)."""
+    """Rows of an existing CSV log for the first `before_epoch` epochs (a resumed run redoes the rest).
+
+    Epochs count from 1, as Keras' console does (`Epoch 1/50`); a log of older runs, which counted
+    from 0, is renumbered.
+    """
     if not path.exists():
         return []
     with open(path, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if int(row["epoch"]) < before_epoch]
+        rows = list(csv.DictReader(handle))
+    if rows and int(rows[0]["epoch"]) == 0:
+        rows = [{**row, "epoch": str(int(row["epoch"]) + 1)} for row in rows]
+    return [row for row in rows if int(row["epoch"]) <= before_epoch]
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
@@ -134,7 +141,7 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     columns = min(3, len(names))
     lines = math.ceil(len(names) / columns)
     figure, axes = pyplot.subplots(lines, columns, figsize=(4.2 * columns, 3.2 * lines), squeeze=False)
-    epochs = [int(row["epoch"]) + 1 for row in rows]
+    epochs = [int(row["epoch"]) for row in rows]
     for axis, name in zip(axes.flat, names):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             values = [float(row[key]) if row.get(key) not in (None, "") else math.nan for row in rows]
@@ -153,7 +160,7 @@ def plot_curves(rows: list[dict], path: Path) -> None:
 
 
 class HistoryWriter(keras.callbacks.Callback):
-    """Keeps `log.csv` (one row per epoch) and `curves.png` up to date after every epoch.
+    """Keeps `log.csv` (one row per epoch, counted from 1) and `curves.png` up to date after every epoch.
 
     A resumed run keeps the rows of the epochs it does not redo, so the log never repeats an epoch.
     """
@@ -167,7 +174,7 @@ class HistoryWriter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.write:
             return
-        row = {"epoch": epoch}
+        row = {"epoch": epoch + 1}
         row.update({name: float(value) for name, value in (logs or {}).items() if np.ndim(value) == 0})
         self.rows.append(row)
         write_log(self.out_dir / checkpoints.LOG_CSV, self.rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -148,7 +149,10 @@ class FitSettings:
     final_lr_fraction: float = 0.01
     steps_per_epoch: int | None = None
     tensorboard: bool = True
+    # Keras' verbosity; "auto": a progress bar on a terminal, one line per epoch in a log file
+    # (the bar's backspaces and colour codes would fill it).
     verbose: str | int = "auto"
+    preset: str | None = None  # named in the closing summary's next commands
 
 
 BATCH_SHAPES = {"image": (None, None, None, 3), "trimap": (None, None, None, 3), "alpha": (None, None, None, 1),
@@ -224,20 +228,51 @@ def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, e
     if monitor is None:
         monitor = MONITORED[trainer.stage]
         monitor = f"val_{monitor}" if val_data is not None else monitor
+    history = training_callbacks.HistoryWriter(out_dir, initial_epoch, write=chief)
     callbacks = [
         training_callbacks.cosine_schedule(settings.learning_rate, settings.epochs, settings.final_lr_fraction),
         training_callbacks.NonFiniteGuard(out_dir),
         *validators,
         # The log before the checkpoint: a kill between the two leaves a log row that the resumed
         # run drops and redoes, never a checkpointed epoch missing from the log.
-        training_callbacks.HistoryWriter(out_dir, initial_epoch, write=chief),
+        history,
         training_callbacks.CheckpointWriter(out_dir, monitor, write=chief),
     ]
     callbacks.extend(extra_callbacks)
     if settings.tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / checkpoints.TENSORBOARD_DIR),
                                                      update_freq="epoch", profile_batch=0))
+    verbose = (1 if sys.stdout.isatty() else 2) if settings.verbose == "auto" else settings.verbose
     trainer.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=initial_epoch,
                 steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, shuffle=False,
-                verbose=settings.verbose if chief else 0)
+                verbose=verbose if chief else 0)
+    if chief:
+        print(training_summary(trainer.stage, out_dir, monitor, history.rows, settings.preset))
     return trainer
+
+
+NEXT_STEPS = {
+    "tnet": "next, stage 2: python pretrain_mnet.py --data-dir DATA --out-dir runs/mnet --preset {preset}; "
+            "then stage 3 with --tnet-weights {best}",
+    "mnet": "next, stage 3: python combined_model.py --data-dir DATA --out-dir runs/shm --preset {preset} "
+            "--tnet-weights runs/tnet/best.weights.h5 --mnet-weights {best}",
+    "shm": "next: python inference.py --weights {best} --preset {preset} --input photos/ --output out/; "
+           "or export it once for the fast default backend: python export.py --weights {best} --preset {preset} "
+           "--format onnx --dynamic-size --output shm_{preset}.onnx",
+}
+
+
+def training_summary(stage: str, out_dir: Path, monitor: str, rows: Sequence[Mapping], preset: str | None) -> str:
+    """The closing lines of a training run: its best epoch and score (from the log rows), where the
+    weights are, and the next command."""
+    best_path = Path(out_dir) / checkpoints.BEST_WEIGHTS
+    scored = [row for row in rows if row.get(monitor) not in (None, "")]
+    if scored:
+        best = min(scored, key=lambda row: float(row[monitor]))
+        headline = (f"training done: best epoch {best['epoch']} of {rows[-1]['epoch']} "
+                    f"({monitor} {float(best[monitor]):.4g}): {best_path}")
+    else:
+        headline = f"training done: {best_path}"
+    return "\n".join([headline,
+                      f"last epoch's weights {Path(out_dir) / checkpoints.LAST_WEIGHTS}; log {Path(out_dir) / checkpoints.LOG_CSV}",
+                      NEXT_STEPS[stage].format(best=best_path, preset=preset or "PRESET")])

@@ -17,7 +17,6 @@ from typing import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
@@ -25,6 +24,7 @@ from models.presets import PRESETS
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
+from shm.console import progress
 from shm.geometry import network_size
 from shm.io import ImageReadError, check_distinct_folders, list_images, read_image, write_png_atomic
 from shm.losses import LossWeights
@@ -166,7 +166,7 @@ def _fit_settings(options: TrainOptions, stage: str, steps_per_epoch: int) -> Fi
                        epochs=DEFAULT_EPOCHS[stage] if options.epochs is None else options.epochs,
                        learning_rate=DEFAULT_LEARNING_RATES[stage] if options.lr is None else options.lr,
                        resume=options.resume, final_lr_fraction=options.final_lr_fraction,
-                       steps_per_epoch=steps_per_epoch)
+                       steps_per_epoch=steps_per_epoch, preset=options.preset)
 
 
 def _strategy(options: TrainOptions) -> tf.distribute.Strategy:
@@ -305,7 +305,7 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
     if not photos:
         raise ValueError(f"{input_dir}: no images")
     failures = 0
-    for path in tqdm(photos, unit="photo"):
+    for path in progress(photos, unit="photo"):
         try:
             rgb = read_image(path)
         except ImageReadError as error:
