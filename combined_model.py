@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="T-Net weights of stage 1 (pretrain_tnet.py's best.weights.h5)")
     group.add_argument("--mnet-weights", type=Path, required=True,
                        help="M-Net weights of stage 2 (pretrain_mnet.py's best.weights.h5)")
+    group.add_argument("--freeze-backbone-bn", action="store_true",
+                       help="keep the ImageNet backbone's BatchNorm layers as ImageNet left them (inference mode, "
+                            "statistics and scales not trained); default: they train with the rest")
     group = parser.add_argument_group("choosing the best epoch")
     group.add_argument("--photo-val-dir", type=Path, nargs="+",
                        help="validation folders (image/, mask/, optional alpha/) scored after every epoch through "

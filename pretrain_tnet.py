@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="lite presets: the converted ImageNet .npz of the T-Net's backbone (default: "
                             "weights/mobilenet_v2_imagenet.npz for lite, weights/efficientnet_lite0_imagenet.npz "
                             "for lite_efficientnet); 'none' starts from random weights")
+    group.add_argument("--freeze-backbone-bn", action="store_true",
+                       help="keep the ImageNet backbone's BatchNorm layers as ImageNet left them (inference mode, "
+                            "statistics and scales not trained); default: they train with the rest")
 
     predict = commands.add_parser("predict", help="write trimap PNGs (0/128/255) of a folder of photos",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -176,3 +176,27 @@ def test_a_training_into_an_out_dir_another_one_is_writing_is_refused(tmp_path):
     leftover.write_bytes(b"half a checkpoint")
     _fit_mnet(tmp_path, epochs=1)
     assert (tmp_path / checkpoints.RESUME_STATE).is_file() and not leftover.exists()
+
+
+def test_frozen_backbone_batchnorm_keeps_its_statistics_and_scales_while_the_rest_trains():
+    import keras
+    import numpy as np
+
+    from shm.training.stages import build_tnet_for_training, freeze_backbone_batchnorm
+
+    network, tnet = build_tnet_for_training("lite", imagenet_weights="none")
+    frozen = freeze_backbone_batchnorm(tnet)
+    assert frozen > 10
+    bn = next(layer for layer in tnet.backbone._flatten_layers(include_self=False)
+              if isinstance(layer, keras.layers.BatchNormalization))
+    decoder_kernel = next(w for w in tnet.trainable_weights if "backbone" not in w.path and w.shape.rank == 4)
+    before = {w.path: w.numpy().copy() for w in (*bn.weights, decoder_kernel)}
+    network.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    targets = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 32, 32))]
+    network.fit(rng.random((2, 32, 32, 3), dtype=np.float32), targets, epochs=2, verbose=0)
+    for weight in bn.weights:  # moving mean and variance, gamma and beta
+        np.testing.assert_array_equal(weight.numpy(), before[weight.path])
+    assert not np.array_equal(decoder_kernel.numpy(), before[decoder_kernel.path])
+    with pytest.raises(ValueError, match="only the light T-Nets"):
+        freeze_backbone_batchnorm(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))

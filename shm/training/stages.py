@@ -71,6 +71,7 @@ class TrainOptions:
     # stage 1
     ade20k_weights: Path | None = None
     imagenet_weights: str | None = None
+    freeze_backbone_bn: bool = False
     # stage 2
     mnet_init: str | None = None
     # stage 3
@@ -179,6 +180,18 @@ def _strategy(options: TrainOptions) -> tf.distribute.Strategy:
 # --------------------------------------------------------------------------------------------------
 # networks
 
+def freeze_backbone_batchnorm(tnet: keras.Model) -> int:
+    """Keep the BatchNorm layers of a light T-Net's ImageNet backbone as ImageNet left them: in
+    inference mode, statistics and scales not trained (`--freeze-backbone-bn`). Returns how many."""
+    if not hasattr(tnet, "backbone"):
+        raise ValueError("--freeze-backbone-bn: only the light T-Nets have an ImageNet backbone")
+    layers = [layer for layer in tnet.backbone._flatten_layers(include_self=False)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.trainable = False
+    return len(layers)
+
+
 def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
                             imagenet_weights: str | None = None) -> tuple[keras.Model, keras.Model]:
     """(the network stage 1 trains on RGB [0, 1] of any valid size, the T-Net inside it whose
@@ -236,6 +249,8 @@ def train_tnet(options: TrainOptions) -> StageTrainer:
 
     def build() -> StageTrainer:
         network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights, options.imagenet_weights)
+        if options.freeze_backbone_bn:
+            print(f"{freeze_backbone_batchnorm(tnet)} BatchNorm layers of the backbone frozen")
         return StageTrainer(network, "tnet", saved_network=tnet)
 
     return fit_stage(build, train, val, _fit_settings(options, "tnet", steps), strategy)
@@ -271,6 +286,8 @@ def train_shm(options: TrainOptions) -> StageTrainer:
 
     def build() -> StageTrainer:
         model = build_shm_from_stages(options.preset, options.tnet_weights, options.mnet_weights)
+        if options.freeze_backbone_bn:
+            print(f"{freeze_backbone_batchnorm(model.tnet)} BatchNorm layers of the backbone frozen")
         return StageTrainer(model, "shm", loss_weights=options.loss_weights)
 
     validators, monitor = [], None
