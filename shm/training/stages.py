@@ -149,12 +149,17 @@ def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[l
     return train_sources, held_out
 
 
+def working_size(options: TrainOptions) -> int:
+    """The longer side every stage sees photos at: --working-size, else the preset's."""
+    return options.working_size or resolve_preset(options.preset)["working_size"]
+
+
 def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
     """The stage's training and validation data, and the training steps of one epoch (by default
     as many batches as the training samples fill)."""
     sources, val_samples = split_samples(options, needs_colours=stage != "tnet")
     settings = resolve_preset(options.preset)
-    common = dict(working_size=options.working_size or settings["working_size"], batch_size=options.batch_size,
+    common = dict(working_size=working_size(options), batch_size=options.batch_size,
                   seed=options.seed, multiple=settings["size_multiple"])
     train = data.make_dataset(stage, sources, training=True, backgrounds_dir=options.backgrounds_dir, **common)
     val = data.make_dataset(stage, val_samples, training=False, **common) if val_samples else None
@@ -293,8 +298,7 @@ def train_shm(options: TrainOptions) -> StageTrainer:
     validators, monitor = [], None
     if options.photo_val_dir:
         splits = [ValidationSplit.from_folder(folder) for folder in options.photo_val_dir]
-        working_size = options.working_size or resolve_preset(options.preset)["working_size"]
-        validators, monitor = [PhotoValidation(splits, working_size)], "val_photo_sad"
+        validators, monitor = [PhotoValidation(splits, working_size(options))], "val_photo_sad"
     return fit_stage(build, train, val, _fit_settings(options, "shm", steps), strategy,
                      validators=validators, monitor=monitor)
 
