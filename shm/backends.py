@@ -150,21 +150,35 @@ class KerasRunner(Runner):
     """A Keras SHM model, run as one frozen graph per input size (`models.profiling.FrozenInference`:
     the fastest TensorFlow path on CPU, faster than a plain `tf.function`: docs/benchmarks.md). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
     checks its size with a Python `if`), hence one per size; each holds a copy of the weights, so
-    the `MAX_GRAPHS` most recently used sizes are kept."""
+    the `MAX_GRAPHS` most recently used sizes are kept.
+
+    `live_weights=True` (a model being trained, e.g. the photo validation after each epoch): one
+    `tf.function` per size that reads the model's variables as they are at each call. It is traced
+    once per size for the whole run instead of frozen again after every weight update, and holds
+    no copy of the weights, so every size is kept."""
 
     backend = "keras"
     MAX_GRAPHS = 4
 
-    def __init__(self, model: "keras.Model"):
+    def __init__(self, model: "keras.Model", live_weights: bool = False):
         check_is_shm(model, model.name)
         self.model = model
+        self.live_weights = live_weights
         self.input_size = _fixed_size(*model.input_shape[1:3])
         self._graphs: dict[tuple[int, int], object] = {}
 
     def _graph(self, height: int, width: int):
+        import tensorflow as tf
+
         from models.profiling import FrozenInference
 
         key = (height, width)
+        if self.live_weights:
+            if key not in self._graphs:
+                model = self.model
+                self._graphs[key] = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+                    tf.TensorSpec((None, height, width, 3), tf.float32))
+            return self._graphs[key]
         graph = self._graphs.pop(key, None) or FrozenInference(self.model, (None, height, width, 3))
         self._graphs[key] = graph  # most recently used last
         if len(self._graphs) > self.MAX_GRAPHS:

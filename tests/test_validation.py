@@ -53,3 +53,39 @@ def test_evaluate_scores_the_shipped_model_beside_candidates(tmp_path, capsys):
     assert lines[0].startswith("| model | val SAD / IoU | val SAD soft / edge |") and lines[2].startswith("| shipped |")
     assert evaluate.main(["--model", str(tmp_path / "missing.onnx"), "--split", str(split), "--no-progress"]) == 2
     assert "missing.onnx: no such model file" in capsys.readouterr().err
+
+
+def test_live_weights_runner_follows_training_and_matches_the_frozen_path():
+    import tiny_shm_exports
+    from shm.backends import KerasRunner
+    from shm.export import compare_outputs
+
+    model = tiny_shm_exports.tiny_shm()
+    live = KerasRunner(model, live_weights=True)
+    images = np.random.default_rng(0).random((2, 64, 96, 3), np.float32)
+    assert compare_outputs(KerasRunner(model)(images), live(images)).is_float32_exact()
+    before = live(images)["alpha"]
+    for variable in model.mnet.weights:  # a training step would change them in place like this
+        variable.assign(variable * 1.5)
+    after = live(images)
+    assert np.abs(after["alpha"] - before).max() > 1e-3  # the new weights, not a copy of the old
+    assert compare_outputs(KerasRunner(model)(images), after).is_float32_exact()
+    assert len(live._graphs) == 1  # traced once for the size, whatever the weights
+
+
+def test_photo_validation_scores_every_epoch_with_one_matter(tmp_path):
+    import types
+
+    import tiny_shm_exports
+    from shm.training.callbacks import PhotoValidation
+
+    split = validation.ValidationSplit.from_folder(_split(tmp_path))
+    callback = PhotoValidation([split], working_size=64)
+    callback.set_model(types.SimpleNamespace(network=tiny_shm_exports.tiny_shm()))
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    matter = callback.matter
+    expected = validation.score_split(matter.predict, split)
+    assert logs["val_photo_sad"] == pytest.approx(expected["sad"]) and logs[f"val_{split.name}_iou"] == expected["iou"]
+    callback.on_epoch_end(1, logs)
+    assert callback.matter is matter and matter.working_size == 64

@@ -192,15 +192,17 @@ class PhotoValidation(keras.callbacks.Callback):
         super().__init__()
         self.splits = splits
         self.working_size = working_size
+        self.matter = None  # made at the first epoch's end, when the model is known
 
     def on_epoch_end(self, epoch, logs=None):
         from shm.backends import KerasRunner
         from shm.inference import Matter
         from shm.validation import score_split
 
-        # A new runner each epoch: it freezes the weights as they are now.
-        matter = Matter(KerasRunner(self.model.network), working_size=self.working_size)
-        scores = {split.name: score_split(matter.predict, split) for split in self.splits}
+        if self.matter is None:
+            # Live weights: each network size is traced once for the run, not frozen every epoch.
+            self.matter = Matter(KerasRunner(self.model.network, live_weights=True), working_size=self.working_size)
+        scores = {split.name: score_split(self.matter.predict, split) for split in self.splits}
         for name, values in scores.items():
             logs[f"val_{name}_sad"], logs[f"val_{name}_iou"] = values["sad"], values["iou"]
         logs["val_photo_sad"] = float(np.mean([values["sad"] for values in scores.values()]))
