@@ -85,6 +85,19 @@ def test_each_stage_logs_its_loss_parts_and_writes_its_files(tmp_path, stage, ne
     assert not list(tmp_path.glob(".*tmp*")), "temporary files left behind"
 
 
+def test_validation_data_of_unknown_length_is_not_reported_as_running_out(tmp_path):
+    import warnings
+
+    arrays = disc_batches()
+    unknown_length = dataset(arrays).filter(lambda batch: True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_stage(lambda: StageTrainer(tiny_shm(), "shm"), dataset(arrays), unknown_length, _settings(tmp_path, 2))
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
+    assert len(rows) == 2 and float(rows[1]["val_sad"]) > 0
+
+
 def test_last_weights_load_into_a_fresh_network(tmp_path):
     trainer = _fit_mnet(tmp_path, 1)
     fresh = tiny_mnet()

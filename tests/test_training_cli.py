@@ -90,20 +90,26 @@ def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_d
     assert weights.read_bytes() == before
 
 
-def test_mnet_killed_mid_epoch_resumes_and_finishes(data_dir, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_mnet_killed_mid_epoch_resumes_and_finishes(stop, data_dir, tmp_path):
     out = tmp_path / "mnet"
     command = [sys.executable, "pretrain_mnet.py", "--data-dir", str(data_dir), "--out-dir", str(out),
                "--input-size", "32", "--epochs", "3", "--steps-per-epoch", "40",
                "--val-fraction", "0.25"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while not (out / checkpoints.STATE_JSON).exists():  # epoch 1 saved: epoch 2 is under way
             assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
             time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
+        os.kill(process.pid, stop)
+        stderr = process.communicate(timeout=120)[1]
     finally:
+        process.kill()
         process.wait()
+    if stop == signal.SIGTERM:  # stopped like Ctrl-C: one line that says how to go on, no traceback
+        assert process.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
+        assert "stopped (terminated by signal 15)" in stderr and "--resume" in stderr
     assert json.loads((out / checkpoints.STATE_JSON).read_text())["completed_epochs"] == 1
     resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

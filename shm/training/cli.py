@@ -95,11 +95,16 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(**{name: value for name, value in vars(args).items() if name in fields})
 
 
-def run_cli(function: Callable, *arguments) -> int:
+STOPPED_TRAINING = ("the last complete epoch's checkpoint is kept; run the same command with --resume "
+                    "to continue")
+
+
+def run_cli(function: Callable, *arguments, stopped_hint: str = "no file is left half-written") -> int:
     """Run a stage; a known failure is one line on stderr and exit status 1, never a traceback.
 
     A function that returns a count of failed files (an int) exits 1 when it is not 0. SIGTERM
-    stops it like Ctrl-C (the last complete checkpoint stays, no temporary file is left).
+    stops it like Ctrl-C (the last complete checkpoint stays, no temporary file is left): one
+    line with `stopped_hint` on stderr and exit status 130.
     """
     stop_on_sigterm_like_sigint()
     try:
@@ -107,9 +112,12 @@ def run_cli(function: Callable, *arguments) -> int:
     except (ValueError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (shm.io.Terminated)
+        print(f"stopped ({error or 'Ctrl-C'}): {stopped_hint}", file=sys.stderr)
+        return 130
     return int(bool(result)) if isinstance(result, int) else 0
 
 
 def run_stage(stage: Callable[[TrainOptions], object], args: argparse.Namespace) -> int:
     """`run_cli` of `stage(options_from_args(args))`: unusable flag values are a one-line error too."""
-    return run_cli(lambda: stage(options_from_args(args)))
+    return run_cli(lambda: stage(options_from_args(args)), stopped_hint=STOPPED_TRAINING)

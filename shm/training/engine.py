@@ -201,6 +201,11 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     val_data = None if val_data is None else val_data.map(conform_batch)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         train_data, val_data = _shard_by_data(train_data), _shard_by_data(val_data)
+    if val_data is not None and val_data.cardinality() == tf.data.UNKNOWN_CARDINALITY:
+        # Keras warns "Your input ran out of data" after each validation of a data set of unknown
+        # length (ours: grouped by shape), so count its batches once.
+        batches = int(val_data.reduce(0, lambda count, _: count + 1))
+        val_data = val_data.apply(tf.data.experimental.assert_cardinality(batches))
     # Only the chief writes into out_dir, so only it takes the lock (workers may share the folder).
     with checkpoints.out_dir_lock(out_dir) if chief else contextlib.nullcontext():
         if chief:
