@@ -288,3 +288,4 @@ class Matter:
 
     def predict(self, image: "np.ndarray | str | os.PathLike") -> np.ndarray:
         """Alpha float32 (H, W) in [0, 1] of an RGB image (uint8, or float in [0, 1]) or a photo's path."""
+        return self.matte(image, foreground=False).alpha
