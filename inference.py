@@ -31,7 +31,7 @@ SINGLE_OUTPUT_SUFFIXES = (".png", ".mp4", ".webm")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from shm.backends import BACKENDS, thread_count  # light: no TensorFlow
-    from shm.inference import OUTPUT_KINDS
+    from shm.outputs import OUTPUT_KINDS
     from shm.io import DEFAULT_MAX_PIXELS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -141,7 +141,7 @@ def output_kinds(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 def collect(args: argparse.Namespace, output_dir: Path):
     """The jobs of --demo, --input - or --input PATH, and the ignored files."""
-    from shm.inference import Job, collect_jobs
+    from shm.jobs import Job, collect_jobs
     from shm.io import decode_image
 
     if args.demo:
@@ -175,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --max-pixels must be positive, got {args.max_pixels:g}", file=sys.stderr)
             return 2
         set_max_pixels(round(args.max_pixels * 1e6))
-    from shm.inference import (Matter, OutputOptions, check_output_settings, display_problem, matte_jobs,
-                               output_paths, parse_background, renamed_outputs, run_camera)
+    from shm.camera import display_problem, run_camera
+    from shm.inference import Matter
+    from shm.jobs import OutputOptions, check_output_settings, matte_jobs, output_paths, renamed_outputs
+    from shm.outputs import parse_background
 
     # With the output on standard output, people's lines go to stderr.
     say = sys.stderr if args.output == "-" else sys.stdout

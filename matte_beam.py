@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parse_args(argv)
     from shm.beam import (ListSource, MattingSettings, PatternSource, check_model, folder_pattern, is_local,
                           report, run_matting)
-    from shm.inference import parse_background
     from shm.io import check_output_dir, stop_on_sigterm_like_sigint, sweep_stale_temporaries
+    from shm.outputs import parse_background
 
     stop_on_sigterm_like_sigint()
 

@@ -10,7 +10,8 @@ models need more (`--requirements_file`, docs/beam.md). For this machine, use re
 import re
 from pathlib import Path
 
-# What `shm.inference` and `shm.beam` import on a worker for an ONNX model (Beam is in the worker's image).
+# What `shm.beam` (with the `shm.inference`, `shm.jobs` and `shm.outputs` it uses) imports on a worker for an
+# ONNX model (Beam is in the worker's image).
 WORKER_PACKAGES = ("numpy", "opencv-python-headless", "pillow", "tqdm", "onnxruntime")
 
 

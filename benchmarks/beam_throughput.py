@@ -75,7 +75,8 @@ def cpu_seconds_per_photo(folder: Path, output: Path) -> float:
     """Mean CPU time (this process, `time.process_time`) to matte and write one photo of `folder`
     with the default model on 1 runtime thread, as one process of a worker per vCPU does: what a
     vCPU-hour buys, whatever else runs on the machine."""
-    from shm.inference import Matter, OutputOptions, collect_jobs, matte_image_job
+    from shm.inference import Matter
+    from shm.jobs import OutputOptions, collect_jobs, matte_image_job
 
     matter = Matter.from_preset("lite", num_threads=1)
     jobs, _ = collect_jobs(folder, output)

@@ -316,7 +316,7 @@ def measure_e2e(preset: str, photo_sizes: list[tuple[int, int]], repeats: int, w
     """Time per photo from a JPEG on disk to its written outputs (alpha and RGBA PNGs, what
     `inference.py` writes by default, through the same `matte_image_job`), split into stages."""
     from models.profiling import time_calls
-    from shm.inference import Job, OutputOptions, matte_image_job
+    from shm.jobs import Job, OutputOptions, matte_image_job
     from shm.io import read_image
 
     matter = matter_for(preset)
@@ -418,7 +418,7 @@ def peak_section(runs: list[dict], peak: float) -> list[str]:
 def forward_section(results: dict[str, dict], peak: float | None) -> list[str]:
     lines = ["### Forward pass", "",
              "The T-Net, the M-Net and the whole model of each preset at its working size (Keras, "
-             "a frozen graph, `models.profiling.FrozenInference`, as `shm.backends.KerasRunner` runs models; "
+             "a frozen graph, `models.frozen.freeze`, as `shm.backends.KerasRunner` runs models; "
              "random input); images/s = batch / median. "
              "pspnet50 ships no weights and runs with random ones, which cost the same. GFLOPs per image: "
              "TensorFlow's profiler on the frozen graph at batch 1 (a multiply-add counts 2). Peak RSS: the "
@@ -440,7 +440,7 @@ def forward_section(results: dict[str, dict], peak: float | None) -> list[str]:
 def e2e_section(results: dict[str, dict]) -> list[str]:
     lines = ["### End-to-end per photo", "",
              "From a JPEG on disk to the outputs `inference.py` writes by default (alpha and RGBA PNGs), "
-             "through its own `shm.inference.matte_image_job`: decode (`shm.io.read_image`), network "
+             "through its own `shm.jobs.matte_image_job`: decode (`shm.io.read_image`), network "
              "(resize + model), upsampling (guided filter), foreground (colour estimation), writing. "
              "Stage columns are the stages' medians; total is the median (and p90) of the whole. lite runs "
              "`Matter.from_preset(\"lite\")`, pspnet50 `Matter(build_shm(\"pspnet50\"), working_size=512)` "

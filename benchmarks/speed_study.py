@@ -85,7 +85,7 @@ def path_call(path: str, network, shape: tuple[int, ...], x: np.ndarray, scratch
         function = tf.function(lambda images: network(images, training=False), jit_compile=path == "xla")
         call = lambda: np.asarray(main_output(function(x)))  # noqa: E731
     elif path.startswith("frozen"):
-        from models.profiling import FrozenInference
+        from shm.backends import FrozenInference
 
         frozen = FrozenInference(network, shape)
         call = lambda: np.asarray(main_output(frozen(x)))  # noqa: E731

@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.light_tnet import BACKBONES  # noqa: E402
-from models.profiling import FrozenInference, count_flops, time_calls  # noqa: E402
+from models.profiling import count_flops, time_calls  # noqa: E402
+from shm.backends import FrozenInference  # noqa: E402
 
 
 def onnx_session(model, path: Path, threads: int | None = None):

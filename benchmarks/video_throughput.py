@@ -2,7 +2,7 @@
 upsampling, foreground colours, encoding, audio), for each set of video outputs.
 
 Makes an H.264 + AAC clip per size from synthetic people (`shm.synthetic`), then times
-`shm.inference.matte_video_job` on it (as `inference.py --input clip.mp4` does) for: the default
+`shm.jobs.matte_video_job` on it (as `inference.py --input clip.mp4` does) for: the default
 outputs (alpha + composite, H.264), the cut-out with alpha (VP9 WebM), and alpha alone
 (`--only-alpha`, no foreground colours). Replaces the section between `<!-- video:start -->` and
 `<!-- video:end -->` of `--output`.
@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from report import load_average, machine_description, write_section  # noqa: E402
-from shm.inference import Job, Matter, OutputOptions, matte_video_job  # noqa: E402
+from shm.inference import Matter  # noqa: E402
+from shm.jobs import Job, OutputOptions, matte_video_job  # noqa: E402
 from shm.synthetic import synthetic_sample  # noqa: E402
 from shm.video import VideoWriter  # noqa: E402
 

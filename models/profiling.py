@@ -1,4 +1,5 @@
-"""Size and cost of the networks: FLOPs (TF profiler), frozen inference graphs, CPU forward time.
+"""Size and cost of the networks: FLOPs (TF profiler) and CPU forward time, both of the frozen graph
+(`models.frozen.freeze`) that `shm.backends.KerasRunner` runs.
 
 TensorFlow is imported by the functions that need it, so that `time_calls` can time a
 TensorFlow-free path (the LiteRT backend) without TensorFlow's memory in the figures.
@@ -13,37 +14,12 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from models.frozen import freeze
+
 if TYPE_CHECKING:
     import keras
 
     from models.shm import SemanticHumanMatting
-
-
-class FrozenInference:
-    """`model(x, training=False)` for inputs of one shape, as a graph whose weights are constants.
-
-    The fastest way TensorFlow runs our networks on CPU: its oneDNN convolutions keep constant
-    filters reordered into oneDNN's blocked layout across calls, while variable filters are
-    convolved in the plain layout on every call (PSPNet-50's T-Net: 0.98 s frozen, 1.48 s not;
-    docs/benchmarks.md, speed study). The graph holds a copy of the weights.
-    `input_shape` may leave the batch None. Calling returns the model's outputs (dict or tensor).
-    """
-
-    def __init__(self, model: keras.Model, input_shape: tuple[int | None, ...]):
-        import tensorflow as tf
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-        concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-            tf.TensorSpec(input_shape, tf.float32))
-        self._function = convert_variables_to_constants_v2(concrete)
-        self._structure = concrete.structured_outputs
-        self.graph = self._function.graph
-
-    def __call__(self, x):
-        # A frozen function returns a flat list; the outputs come back in tf.nest's order.
-        import tensorflow as tf
-
-        return tf.nest.pack_sequence_as(self._structure, self._function(tf.convert_to_tensor(x, tf.float32)))
 
 
 def count_flops(model: keras.Model, input_shape: tuple[int, ...]) -> int:
@@ -55,7 +31,7 @@ def count_flops(model: keras.Model, input_shape: tuple[int, ...]) -> int:
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     with deprecation.silence():  # the v1 profiler warns that it is v1 on every call
-        return tf.compat.v1.profiler.profile(graph=FrozenInference(model, input_shape).graph,
+        return tf.compat.v1.profiler.profile(graph=freeze(model, input_shape).function.graph,
                                              options=options).total_float_ops
 
 
@@ -83,14 +59,13 @@ def time_calls(call: Callable[[], object], repeats: int = 5, warmup: int = 2) ->
 
 
 def forward_latency(model: keras.Model, input_shape: tuple[int, ...], repeats: int = 5, warmup: int = 2) -> Latency:
-    """Latency of `repeats` inference calls (`FrozenInference`, as `shm.backends.KerasRunner` runs
-    models; random input of `input_shape`) after `warmup` ones."""
+    """Latency of `repeats` inference calls (the frozen graph, `models.frozen.freeze`, as
+    `shm.backends.KerasRunner` runs models; random input of `input_shape`) after `warmup` ones."""
     import tensorflow as tf
 
-    inference = FrozenInference(model, input_shape)
+    function = freeze(model, input_shape).function
     x = tf.constant(np.random.default_rng(0).random(input_shape, dtype=np.float32))
-    return time_calls(lambda: tf.nest.map_structure(lambda tensor: tensor.numpy(), inference(x)),
-                      repeats=repeats, warmup=warmup)
+    return time_calls(lambda: [tensor.numpy() for tensor in function(x)], repeats=repeats, warmup=warmup)
 
 
 def preset_parts(preset: str, size: int | None = None) -> tuple[SemanticHumanMatting, dict[str, tuple[keras.Model, tuple]]]:

@@ -163,20 +163,6 @@ def composite(alpha: tf.Tensor, fg: tf.Tensor, bg: tf.Tensor) -> tf.Tensor:
     return alpha * fg + (1.0 - alpha) * bg
 
 
-def fit_background(background: tf.Tensor, height, width, seed: tf.Tensor) -> tf.Tensor:
-    """Scale a background photo to cover (height, width) (ints or int32 tensors) keeping its aspect
-    ratio, then cut a random (height, width) window out of it."""
-    hw = tf.cast(tf.shape(background)[:2], tf.float32)
-    wanted = tf.cast(tf.stack([height, width]), tf.int32)
-    scale = tf.reduce_max(tf.cast(wanted, tf.float32) / hw)
-    covered = tf.maximum(tf.cast(tf.math.ceil(hw * scale), tf.int32), wanted)
-    background = tf.image.resize(background, covered, method="bilinear")
-    top_seed, left_seed = split_seed(seed, 2)
-    top = _random_offset(covered[0] - height, top_seed)
-    left = _random_offset(covered[1] - width, left_seed)
-    return background[top:top + height, left:left + width]
-
-
 def random_colour_transform(seed: tf.Tensor, brightness: float, contrast: float, saturation: float,
                             hue: float) -> tuple[tf.Tensor, tf.Tensor]:
     """A random affine colour map `x -> x @ matrix + offset` of RGB pixels (row vectors).

@@ -146,9 +146,26 @@ def load_shm_model(path: str | os.PathLike, preset: str | None = None) -> "keras
     return model
 
 
+class FrozenInference:
+    """`model(x, training=False)` for inputs of one shape, as a graph whose weights are constants
+    (`models.frozen.freeze`): the fastest way TensorFlow runs our networks on CPU (docs/benchmarks.md,
+    speed study). The graph holds a copy of the weights; `input_shape` may leave the batch None.
+    Calling returns the model's outputs (dict or tensor)."""
+
+    def __init__(self, model: "keras.Model", input_shape: tuple[int | None, ...]):
+        from models.frozen import freeze
+
+        self._function, self._structure = freeze(model, input_shape)
+
+    def __call__(self, x):
+        import tensorflow as tf
+
+        return tf.nest.pack_sequence_as(self._structure, self._function(tf.convert_to_tensor(x, tf.float32)))
+
+
 class KerasRunner(Runner):
-    """A Keras SHM model, run as one frozen graph per input size (`models.profiling.FrozenInference`:
-    the fastest TensorFlow path on CPU, faster than a plain `tf.function`: docs/benchmarks.md). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
+    """A Keras SHM model, run as one frozen graph per input size (`FrozenInference`: faster than a
+    plain `tf.function`). A graph of unknown H, W does not trace in Keras 3.15 (`keras.ops.image.resize`
     checks its size with a Python `if`), hence one per size; each holds a copy of the weights, so
     the `MAX_GRAPHS` most recently used sizes are kept.
 
@@ -169,8 +186,6 @@ class KerasRunner(Runner):
 
     def _graph(self, height: int, width: int):
         import tensorflow as tf
-
-        from models.profiling import FrozenInference
 
         key = (height, width)
         if self.live_weights:

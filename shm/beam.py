@@ -2,11 +2,11 @@
 
 The pipeline (`build_pipeline`) lists the photos (a file pattern or a list file on any Beam
 filesystem: local paths, `gs://`, `s3://` with Beam's extras), names their outputs exactly as
-`inference.py` does (`shm.inference.unique_output_stems`: subfolders kept, `a.jpg` + `a.png` give
+`inference.py` does (`shm.jobs.unique_output_stems`: subfolders kept, `a.jpg` + `a.png` give
 `a_jpg`, `a_png`), drops the photos whose outputs all exist (unless `overwrite`), decodes them, runs the
 network through Beam's `RunInference` with `MattingModelHandler` (a `shm.inference.Matter` loaded
 once per worker process, photos of one network size batched together) and writes the PNGs with
-`shm.inference.write_image_outputs` to temporary names renamed into place. A photo that fails at
+`shm.outputs.write_image_outputs` to temporary names renamed into place. A photo that fails at
 any step becomes one line of `OUTPUT/failures.jsonl` (`{"path", "stage", "error"}`) and the others
 go on. Counters and stage times are Beam metrics in the namespace `shm` (`read_counts`).
 
@@ -36,10 +36,12 @@ import numpy as np
 from tqdm import tqdm
 
 from shm.backends import ModelFileError
-from shm.inference import (PROJECT_ROOT, VIDEO_EXTENSIONS, Matter, MatteResult, StageTimes, error_line,
-                           image_output_suffixes, looks_like_output, unique_output_stems, write_image_outputs)
+from shm.inference import Matter, MatteResult, StageTimes
 from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_image, png_bytes, read_image, set_max_pixels,
                     temporary_prefix, write_png_atomic)
+from shm.jobs import error_line, unique_output_stems
+from shm.outputs import image_output_suffixes, looks_like_output, write_image_outputs
+from shm.video import VIDEO_EXTENSIONS
 
 
 class _WithoutBeamNoise(logging.Filter):
@@ -65,6 +67,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, PortableOptions,  # noqa: E402
                                                   StandardOptions)
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the source tree, put on local workers' path
 METRICS_NAMESPACE = "shm"
 FAILURES_NAME = "failures.jsonl"
 FAILED_TAG = "failed"
@@ -151,7 +154,7 @@ class MattingSettings:
     threads: int | None = None
     processes_per_machine: int | None = None
     batch_size: int = 1
-    background: np.ndarray | None = None  # shm.inference.parse_background's result
+    background: np.ndarray | None = None  # shm.outputs.parse_background's result
     save_trimap: bool = False
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -403,7 +406,7 @@ class MattingFailures(beam.DoFn):
 
     def process(self, failure) -> Iterator[str]:
         batch, (error_type, _, traceback_lines) = failure
-        # As shm.inference.error_line words it: the last line of the message, after "Type: ".
+        # As shm.jobs.error_line words it: the last line of the message, after "Type: ".
         message = traceback_lines[-1].partition(": ")[2].strip().splitlines() or [""]
         error = f"{error_type.__name__}: {message[-1][:200]}"
         for job, _ in batch:
@@ -412,7 +415,7 @@ class MattingFailures(beam.DoFn):
 
 
 class WriteOutputs(beam.DoFn):
-    """Writes a photo's PNGs (`shm.inference.write_image_outputs` onto Beam's filesystems, each
+    """Writes a photo's PNGs (`shm.outputs.write_image_outputs` onto Beam's filesystems, each
     written to a temporary name and renamed); counts `processed` and the stage times. Shows a
     progress bar when it runs in the launching process on a terminal (the DirectRunner's default
     in_memory mode)."""

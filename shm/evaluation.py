@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from shm import console, metrics
-from shm.inference import IMAGE_OUTPUTS
+from shm.outputs import IMAGE_OUTPUTS
 from shm.io import (IMAGE_EXTENSIONS, TRIMAP_PNG_VALUES, atomic_path, images_by_stem, list_images, read_alpha,
                     read_image)
 

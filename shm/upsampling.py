@@ -80,6 +80,16 @@ class RowUpsampler:
         return band
 
 
+def upsample_classes(probabilities: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The most probable class (uint8 (H, W)) of each pixel of (h, w, C) probabilities resized to
+    `height` x `width` (`resize`), worked out in bands of rows (`RowUpsampler`)."""
+    upsampler = RowUpsampler(probabilities, height, width)
+    classes = np.empty((height, width), np.uint8)
+    for rows in row_bands(height):
+        classes[rows] = np.argmax(upsampler.rows(rows.start, rows.stop), axis=-1)
+    return classes
+
+
 def guided_filter_coefficients(guide: np.ndarray, source: np.ndarray, radius: int,
                                eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Window-averaged coefficients (A (H, W, 3), b (H, W)) of the colour guided filter.

@@ -32,9 +32,11 @@ import numpy as np
 
 from shm.io import list_images, read_image, write_png_atomic
 
-# PyAV is imported where a video is opened: `import shm.inference` (photos only, e.g. on Beam's
+# PyAV is imported where a video is opened: `import shm.jobs` (photos only, e.g. on Beam's
 # workers, which install the photo path's packages) does not need it.
 
+# Input files taken for videos, by suffix (lower case).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 VIDEO_FORMATS = {"alpha": ".mp4", "composite": ".mp4", "foreground": ".mp4", "rgba": ".webm", "frames": ""}
 DEFAULT_FRAME_RATE = Fraction(25)
 # H.264: visually lossless at a speed that keeps encoding a small part of the time per frame.

@@ -127,14 +127,6 @@ def test_composite_identities():
                                atol=1e-6)
 
 
-def test_fit_background_covers_the_target_with_the_photo_content():
-    background = tf.concat([tf.zeros([20, 10, 3]), tf.ones([20, 10, 3])], axis=1)  # 20 x 20, half dark
-    out = augment.fit_background(background, tf.constant(8), tf.constant(30), tf.constant([1, 2]))
-    assert out.shape == (8, 30, 3)
-    # Scaled to 30 x 30 to cover the width: both halves remain visible, nothing else appears.
-    assert out.numpy().min() == 0.0 and out.numpy().max() == 1.0
-
-
 def test_colour_transform_without_strength_is_identity():
     matrix, offset = augment.random_colour_transform(tf.constant([5, 5]), 0.0, 0.0, 0.0, 0.0)
     np.testing.assert_allclose(matrix, np.eye(3), atol=1e-5)
@@ -166,6 +158,3 @@ def test_random_functions_are_reproducible(seed):
     first = augment.random_colour_transform(seed, 0.1, 0.2, 0.2, 0.03)
     second = augment.random_colour_transform(seed, 0.1, 0.2, 0.2, 0.03)
     np.testing.assert_array_equal(first[0], second[0])
-    background = tf.random.stateless_uniform([30, 40, 3], [1, 1])
-    np.testing.assert_array_equal(augment.fit_background(background, 10, 10, seed),
-                                  augment.fit_background(background, 10, 10, seed))

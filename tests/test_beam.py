@@ -261,7 +261,7 @@ def test_runners_give_the_processes_that_share_a_machine():
 
 
 def test_naming_groups_give_the_names_collect_jobs_gives(tmp_path):
-    from shm.inference import collect_jobs
+    from shm.jobs import collect_jobs
 
     names = ["a.jpg", "a.png", "a.JPG", "b.jpg", "b.png", "b_jpg.png", "b_jpg_2.webp", "IMG_0001.jpg",
              "IMG_0002.jpg", "sub/c.png", "Sub/c.jpg", "d.png", "d.mp4", "notes.txt"]

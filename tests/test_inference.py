@@ -1,5 +1,5 @@
-"""Inference: the Matter API on every backend, model-file errors, folders of good and bad files,
-video, CLI.
+"""Inference: the Matter API on every backend, model-file errors, folders of good and bad files
+(`shm.jobs`), video, webcam and the `inference.py` CLI.
 
 The tiny randomly initialised `lite` SHM (dynamic size, run at a 64 px working size) and its
 64x64 TFLite and ONNX exports come from `tiny_shm_exports` (built once, shared with
@@ -23,10 +23,10 @@ import inference as cli
 import tiny_shm_exports
 from models import presets
 from models.shm import SemanticHumanMatting
-from shm import inference
+from shm import camera, inference, jobs as shm_jobs
 from shm.backends import ModelFileError
-from shm.inference import (Job, Matter, OutputOptions, collect_jobs, matte_jobs, output_paths,
-                           parse_background)
+from shm.inference import Matter
+from shm.jobs import Job, OutputOptions, collect_jobs, matte_jobs, output_paths
 from shm.io import read_alpha
 from shm.video import read_rgba_frames
 from video_helpers import decode_rgb, streams, write_clip
@@ -303,52 +303,6 @@ def test_import_shm_is_light_and_exports_matter_lazily():
         shm.NoSuchName
 
 
-# --- backgrounds and jobs ----------------------------------------------------------------------
-
-def test_parse_background(tmp_path):
-    assert parse_background("lime").tolist() == [0, 255, 0]
-    assert parse_background("green").tolist() == [0, 128, 0]  # CSS
-    assert parse_background("#0000ff").tolist() == [0, 0, 255]
-    assert parse_background("1, 2,3").tolist() == [1, 2, 3]
-    image_path = tmp_path / "beach.png"
-    Image.fromarray(random_photo(5, 7)).save(image_path)
-    assert parse_background(str(image_path)).shape == (5, 7, 3)
-    for bad in ["1,2,300", "nope", "a,b,c"]:
-        with pytest.raises(ValueError, match=bad):
-            parse_background(bad)
-
-
-def test_fit_background_covers_and_crops():
-    background = random_photo(10, 40)
-    fitted = inference.fit_background(background, 20, 20)
-    assert fitted.shape == (20, 20, 3)
-    colour = np.array([1, 2, 3], np.uint8)
-    assert inference.fit_background(colour, 20, 20) is colour
-
-
-def test_collect_jobs_names_outputs_without_collisions(tmp_path):
-    for name in ["a.jpg", "a.png", "b.PNG", "clip.mp4", "notes.txt", ".hidden.png", "sub/c.png",
-                 "b_alpha.png"]:
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_bytes(b"x")
-    jobs, ignored = collect_jobs(tmp_path, tmp_path)  # output folder = input folder
-    assert {job.output_stem.name for job in jobs} == {"a_jpg", "a_png", "b", "clip"}
-    assert [path.name for path in ignored] == ["notes.txt"]
-    assert [job.is_video for job in jobs].count(True) == 1
-    jobs, _ = collect_jobs(tmp_path, tmp_path / "out", recursive=True)
-    stems = {job.output_stem.relative_to(tmp_path / "out").as_posix() for job in jobs}
-    assert stems == {"a_jpg", "a_png", "b", "b_alpha", "clip", "sub/c"}
-    with pytest.raises(FileNotFoundError, match="missing"):
-        collect_jobs(tmp_path / "missing", tmp_path)
-
-
-def test_unique_output_stems_keep_extensions_and_number_what_still_collides():
-    names = ["a.jpg", "a.JPG", "a.png", "b.jpg", "b.png", "b_jpg.png", "c.png", "C.jpg", "sub/a.png"]
-    stems = [stem.as_posix() for stem in inference.unique_output_stems([Path(name) for name in names])]
-    assert stems == ["a_jpg", "a_JPG_2", "a_png", "b_jpg_2", "b_png", "b_jpg", "c_png", "C_jpg", "sub/a"]
-    assert len({stem.casefold() for stem in stems}) == len(names)
-
-
 def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, export_paths, capsys):
     names = ["a.jpg", "a.JPG", "b.jpg", "b.png", "b_jpg.png"]
     (tmp_path / "in").mkdir()
@@ -443,7 +397,7 @@ def test_cli_mattes_a_folder_and_reports_each_bad_file(tmp_path, weights_path, c
         np.testing.assert_array_equal(np.asarray(rgba)[..., 3], np.asarray(alpha_image))
         assert Image.open(out / f"{name}_composite.png").size == size[::-1]
         assert set(np.unique(np.asarray(Image.open(out / f"{name}_trimap.png")))) <= {0, 128, 255}
-    assert [path.name for path in out.glob(".*")] == [inference.SETTINGS_RECORD]  # no temporary files left
+    assert [path.name for path in out.glob(".*")] == [shm_jobs.SETTINGS_RECORD]  # no temporary files left
 
     before = (out / "photo_alpha.png").stat().st_mtime_ns
     status, text = run_cli(args, capsys)
@@ -535,14 +489,14 @@ def test_cli_demo_mattes_the_astronaut(tmp_path, weights_path, capsys):
 
 def test_camera_without_a_display_says_so(monkeypatch, weights_path, capsys):
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:     NONE\n")
-    assert "headless" in inference.display_problem()
+    assert "headless" in camera.display_problem()
     status, text = run_cli(["--camera", "0", "--weights", weights_path], capsys)
     assert status == 2 and "headless" in text and len(text.strip().splitlines()) == 1
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:     GTK3\n")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
-    assert "no display" in inference.display_problem()
+    assert "no display" in camera.display_problem()
 
 
 # --- video --------------------------------------------------------------------------------------

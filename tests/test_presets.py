@@ -16,6 +16,7 @@ from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.efficientnet_lite import EfficientNetLite0
 from models.light_tnet import LightTNet
 from models.mnet import SIZE_MULTIPLE, MNet
+from models.frozen import freeze
 from models.profiling import count_flops
 from models.pspnet50 import PSPNet50
 from models.shm import SemanticHumanMatting
@@ -107,6 +108,19 @@ def test_count_flops_of_a_known_conv():
     image = keras.Input((8, 8, 2))
     model = keras.Model(image, keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(image))
     assert count_flops(model, (1, 8, 8, 2)) == 2 * 8 * 8 * 4 * 3 * 3 * 2  # a multiply-add counts 2
+
+
+def test_the_frozen_graph_gives_the_model_s_outputs():
+    """models.frozen.freeze, the graph KerasRunner runs and profiling counts: the same numbers, the
+    weights copied in as constants."""
+    model = build_shm("lite", input_size=64)
+    x = images(64, seed=4)
+    frozen = freeze(model, (None, 64, 64, 3))
+    outputs = keras.tree.pack_sequence_as(frozen.outputs, frozen.function(keras.ops.convert_to_tensor(x)))
+    expected = model(x, training=False)
+    for key in ("trimap", "alpha_raw", "alpha"):
+        np.testing.assert_allclose(outputs[key], expected[key], atol=1e-5)
+    assert not frozen.function.graph.variables
 
 
 def test_the_shipped_lite_file_loads_and_its_weights_round_trip_through_the_preset_model(tmp_path):

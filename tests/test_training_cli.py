@@ -90,6 +90,38 @@ def test_tnet_predict_writes_trimaps_and_only_reads_the_weights(tnet_run, data_d
     assert weights.read_bytes() == before
 
 
+def test_tnet_predict_gives_matter_s_trimap(tnet_run, data_dir, tmp_path, monkeypatch):
+    """`predict` sees a photo as `shm.Matter` does (network size, resizing, probabilities back at the
+    photo's size): its trimap is Matter's with these T-Net weights, on a photo of another shape than
+    the network's (64 px working size: 100x150 runs at 32x64)."""
+    import keras
+
+    from shm.inference import Matter
+    from shm.io import TRIMAP_PNG_VALUES
+
+    with_tiny_tnet(monkeypatch)
+    weights = tnet_run / checkpoints.BEST_WEIGHTS
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = Image.open(data_dir / "image" / "0.png").convert("RGB").resize((150, 100), Image.BILINEAR)
+    photo.save(photos / "wide.png")
+    assert stages.predict_trimaps(photos, tmp_path / "trimaps", weights, working_size=64) == 0
+    predicted = np.asarray(Image.open(tmp_path / "trimaps" / "wide.png"))
+
+    tnet = tiny_tnet()
+    tnet.load_weights(weights)
+    image = keras.Input((None, None, 3))
+    probabilities = tnet(image)
+    model = keras.Model(image, {"trimap": probabilities, "alpha": probabilities[..., 2:]})
+    matter = Matter(model, working_size=64)
+    assert matter.network_size(100, 150) == (32, 64)
+    trimap = np.asarray(TRIMAP_PNG_VALUES, np.uint8)[matter.matte(np.asarray(photo), foreground=False,
+                                                                  trimap=True).trimap]
+    assert predicted.shape == trimap.shape == (100, 150) and len(np.unique(predicted)) > 1
+    # The same T-Net eagerly and as Matter's frozen graph: an argmax may flip where two classes tie.
+    assert np.mean(predicted == trimap) > 0.999
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
 def test_mnet_killed_mid_epoch_resumes_and_finishes(stop, data_dir, tmp_path):
     out = tmp_path / "mnet"

@@ -20,12 +20,11 @@ import tensorflow as tf
 
 from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
-from models.presets import PRESETS
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
 from shm.console import progress
-from shm.geometry import network_size
+from shm.inference import NetworkView
 from shm.io import ImageReadError, check_distinct_folders, list_images, read_image, write_png_atomic
 from shm.losses import LossWeights
 from shm.training.callbacks import PhotoValidation
@@ -33,7 +32,7 @@ from shm.training.checkpoints import load_weights_checked
 from shm.training.distribute import make_strategy, set_mixed_precision
 from shm.training.engine import FitSettings, StageTrainer, fit_stage
 from shm.trimap import to_png_values
-from shm.upsampling import resize
+from shm.upsampling import upsample_classes
 from shm.validation import ValidationSplit
 
 DEFAULT_LEARNING_RATES = {"tnet": 1e-3, "mnet": 1e-4, "shm": 1e-4}
@@ -310,16 +309,17 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
                     working_size: int | None = None) -> int:
     """Write `output_dir/<stem>.png` trimaps (0/128/255) of every photo in `input_dir`; return failures.
 
-    `weights` (a stage-1 `best.weights.h5`) is only read. Each photo is seen as `shm.Matter` sees it
-    (`shm.geometry.network_size`, `shm.upsampling.resize`), the probabilities resized back to the
-    photo's size. A bad photo is reported and skipped.
+    `weights` (a stage-1 `best.weights.h5`) is only read. Each photo goes through the T-Net as
+    through `shm.Matter` (its `NetworkView`, `working_size` by default the preset's), and the
+    probabilities come back to the photo's size as Matter's (`shm.upsampling.upsample_classes`):
+    the trimap `Matter.matte(..., trimap=True)` gives with these T-Net weights. A bad photo is
+    reported and skipped.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir}: no such folder")
     check_distinct_folders(output_dir, input_dir)
-    settings = resolve_preset(preset)
-    working_size = working_size or settings["working_size"]
+    view = NetworkView(working_size or resolve_preset(preset)["working_size"])
     network, tnet = build_tnet_for_training(preset, imagenet_weights="none")
     load_weights_checked(tnet, weights, f"T-Net weights of preset {preset!r}")
     photos = list_images(input_dir)
@@ -333,9 +333,9 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
             print(f"error: {error}", file=sys.stderr)
             failures += 1
             continue
-        small = resize(rgb, *network_size(*rgb.shape[:2], working_size, settings["size_multiple"]))
-        probs = np.asarray(network(small[None].astype(np.float32) / 255.0, training=False))[0]
-        classes = np.argmax(resize(probs, *rgb.shape[:2]), axis=-1)
+        network_input, _, box = view.network_input(rgb)
+        probabilities = np.asarray(network(network_input[None], training=False))[0]
+        classes = upsample_classes(probabilities[box], *rgb.shape[:2])
         write_png_atomic(output_dir / f"{path.stem}.png", np.asarray(to_png_values(classes)))
     print(f"{len(photos) - failures} trimaps written to {output_dir}, {failures} failed")
     return failures
