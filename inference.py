@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from shm.backends import BACKENDS, thread_count  # light: no TensorFlow
     from shm.outputs import OUTPUT_KINDS
     from shm.io import DEFAULT_MAX_PIXELS
+    from shm.upsampling import DEFAULT_CLAMP, clamp_margin
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -93,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
                         help="longer side the network runs at, for models of dynamic size (default: "
                              "the preset's); models of fixed size always run at their size")
+    parser.add_argument("--clamp", type=clamp_margin, default=DEFAULT_CLAMP, metavar="MARGIN",
+                        help="alphas within MARGIN of 0 or 1 become 0 or 1 and the rest is stretched between: "
+                             "no faint haze over the background (0 keeps the network's alpha; default: %(default)s)")
     parser.add_argument("--background", metavar="COLOR|IMAGE", default=None,
                         help="the background of composites: a colour (a CSS name like lime, #00ff00 or "
                              "r,g,b) or an image; with it photos also get NAME_composite.png "
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             output_paths(jobs[0], options)  # a name that does not fit the output: refused before any work
         matter = Matter.from_preset(args.preset, weights=args.weights, working_size=args.working_size,
                                     backend=args.backend, num_threads=args.threads,
-                                    trust_savedmodel=args.trust_savedmodel)
+                                    trust_savedmodel=args.trust_savedmodel, clamp=args.clamp)
         if args.camera is None and args.output != "-":
             check_output_dir(output_dir)
     except (ValueError, OSError, RuntimeError) as error:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from shm.backends import BACKENDS, thread_count  # light: no TensorFlow, no Beam
 from shm.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+from shm.upsampling import DEFAULT_CLAMP, clamp_margin
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -63,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         help="model preset: its default weights and working size (default: lite)")
     parser.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
                         help="longer side the network runs at, for models of dynamic size (default: the preset's)")
+    parser.add_argument("--clamp", type=clamp_margin, default=DEFAULT_CLAMP, metavar="MARGIN",
+                        help="alphas within MARGIN of 0 or 1 become 0 or 1 and the rest is stretched between: "
+                             "no faint haze over the background (0 keeps the network's alpha; default: %(default)s)")
     parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads of the ONNX / TFLite runtime per worker process (default: fit the "
                              "worker: its cores divided by --direct_num_workers on the DirectRunner, by "
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in sweep_stale_temporaries(args.output, recursive=True):
                 print(f"note: removed {path}, a temporary file of an interrupted run")
         settings = MattingSettings(output=args.output, preset=args.preset, weights=args.weights,
-                                   backend=args.backend, working_size=args.working_size,
+                                   backend=args.backend, working_size=args.working_size, clamp=args.clamp,
                                    threads=args.threads, batch_size=args.batch_size, background=background,
                                    save_trimap=args.save_trimap, overwrite=args.overwrite,
                                    max_pixels=round(args.max_pixels * 1e6), trust_savedmodel=args.trust_savedmodel)

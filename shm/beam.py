@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from shm.backends import ModelFileError
 from shm.inference import Matter, MatteResult, StageTimes
+from shm.upsampling import DEFAULT_CLAMP
 from shm.io import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_image, png_bytes, read_image, set_max_pixels,
                     temporary_prefix, write_png_atomic)
 from shm.jobs import error_line, unique_output_stems
@@ -151,6 +152,7 @@ class MattingSettings:
     weights: str | None = None
     backend: str | None = None
     working_size: int | None = None
+    clamp: float = DEFAULT_CLAMP
     threads: int | None = None
     processes_per_machine: int | None = None
     batch_size: int = 1
@@ -167,7 +169,7 @@ class MattingSettings:
     def load_matter(self) -> Matter:
         """The model as `inference.py` loads it, with threads that fit this machine."""
         return Matter.from_preset(self.preset, weights=self.weights and local_model_file(self.weights),
-                                  working_size=self.working_size, backend=self.backend,
+                                  working_size=self.working_size, clamp=self.clamp, backend=self.backend,
                                   num_threads=self.threads or threads_per_process(self.processes_per_machine),
                                   trust_savedmodel=self.trust_savedmodel)
 

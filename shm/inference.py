@@ -31,7 +31,7 @@ from shm.backends import ModelFileError, Runner, load_backend
 from shm.foreground import estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
 from shm.io import read_image
-from shm.upsampling import guided_upsample, resize, upsample_classes
+from shm.upsampling import DEFAULT_CLAMP, clamp_alpha, guided_upsample, resize, upsample_classes
 
 if TYPE_CHECKING:
     import keras
@@ -166,10 +166,12 @@ class Matter:
     `.onnx`) runs at the photo resized so its longer side is `working_size` (`NetworkView`).
     `guided_radius` / `guided_eps`: the guided filter that brings alpha back to the photo's
     resolution (radius in network-size pixels; smaller eps follows the photo's edges more closely).
+    `clamp`: alphas within this margin of 0 or 1 become 0 or 1, the rest is stretched between
+    (`shm.upsampling.clamp_alpha`; 0 keeps the network's alpha as it is).
     """
 
     def __init__(self, model: "Runner | keras.Model", working_size: int | None = None,
-                 guided_radius: int = 1, guided_eps: float = 1e-5):
+                 guided_radius: int = 1, guided_eps: float = 1e-5, clamp: float = DEFAULT_CLAMP):
         self.runner = model if isinstance(model, Runner) else load_backend(model)
         fixed_size = self.runner.input_size
         if working_size is None and fixed_size is None:
@@ -180,6 +182,8 @@ class Matter:
         self.view = NetworkView(working_size, fixed_size)
         self.guided_radius = guided_radius
         self.guided_eps = guided_eps
+        clamp_alpha(np.zeros((1, 1), np.float32), clamp)  # an unusable margin fails here, not per photo
+        self.clamp = clamp
         self.model_file: Path | None = None  # set by from_weights; names the model in output records
 
     @property
@@ -277,7 +281,8 @@ class Matter:
         height, width = image.shape[:2]
         times = StageTimes()
         start = time.perf_counter()
-        alpha = guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small)
+        alpha = clamp_alpha(guided_upsample(alpha_low, image, self.guided_radius, self.guided_eps, image_low=small),
+                            self.clamp)
         classes = upsample_classes(trimap_low, height, width) if trimap_low is not None else None
         times.upsampling = time.perf_counter() - start
 

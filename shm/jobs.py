@@ -260,11 +260,11 @@ def file_digest(path: Path) -> str:
 
 def output_settings(matter: Matter, background: np.ndarray | None) -> dict:
     """What decides the pixels of a run's outputs: the model file's content, the network size, the
-    guided filter, and the background of composites."""
+    guided filter, the clamp, and the background of composites."""
     network = (f"fixed {matter.fixed_size[0]}x{matter.fixed_size[1]}" if matter.fixed_size
                else f"longer side {matter.working_size}")
     return {"model": f"{matter.model_file.name} sha256:{file_digest(matter.model_file)[:16]}",
-            "network": network, "guided_filter": [matter.guided_radius, matter.guided_eps],
+            "network": network, "guided_filter": [matter.guided_radius, matter.guided_eps], "clamp": matter.clamp,
             "background": None if background is None
             else f"{background.shape} sha256:{hashlib.sha256(background.tobytes()).hexdigest()[:16]}"}
 

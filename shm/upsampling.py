@@ -155,3 +155,39 @@ def guided_upsample(alpha_low: np.ndarray, image: np.ndarray, radius: int = 1,
         for channel in range(3):
             alpha_band += band[..., channel] * image[rows, :, channel]
     return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+# Measured on the validation photos and the P3M samples: docs/inference.md, "Clamp".
+DEFAULT_CLAMP = 0.05
+
+
+def clamp_alpha(alpha: np.ndarray, margin: float) -> np.ndarray:
+    """Alphas within `margin` of 0 or 1 set to 0 or 1, the rest stretched linearly in between
+    (`(alpha - margin) / (1 - 2 margin)`), in place on float32 `alpha`, which it returns.
+
+    The network leaves a faint haze over the background and a slight transparency inside the body
+    (docs/inference.md, "Clamp"); a linear stretch removes both without a jump at the margins, as a
+    threshold would make. `margin` 0 returns `alpha` unchanged.
+    """
+    if not 0.0 <= margin < 0.5:
+        raise ValueError(f"the alpha clamp margin must be in [0, 0.5), got {margin}")
+    if margin:
+        for rows in row_bands(alpha.shape[0]):
+            band = alpha[rows]
+            band -= np.float32(margin)
+            band *= np.float32(1.0 / (1.0 - 2.0 * margin))
+            np.clip(band, 0.0, 1.0, out=band)
+    return alpha
+
+
+def clamp_margin(text: str) -> float:
+    """argparse type of `--clamp`: a margin `clamp_alpha` takes."""
+    import argparse
+
+    try:
+        margin = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= margin < 0.5:
+        raise argparse.ArgumentTypeError(f"must be in [0, 0.5), got {text}")
+    return margin

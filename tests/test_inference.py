@@ -321,6 +321,18 @@ def test_cli_mattes_every_photo_whose_names_collide_and_says_so(tmp_path, export
     assert "0 processed, 5 skipped" in text
 
 
+def test_matter_clamps_the_upsampled_alpha(weights_path):
+    from shm.upsampling import DEFAULT_CLAMP, clamp_alpha
+
+    photo = random_photo(50, 70, seed=3)
+    raw = Matter.from_weights(weights_path, working_size=WORKING_SIZE, clamp=0).predict(photo)
+    clamped = Matter.from_weights(weights_path, working_size=WORKING_SIZE).predict(photo)
+    assert DEFAULT_CLAMP > 0 and 0 < raw.min() and raw.max() < 1  # a random model's grey alpha
+    np.testing.assert_allclose(clamped, clamp_alpha(raw.copy(), DEFAULT_CLAMP), atol=1e-6)
+    with pytest.raises(ValueError, match="clamp margin"):
+        Matter.from_weights(weights_path, clamp=0.5)
+
+
 def test_cli_never_mixes_outputs_of_two_settings_in_one_folder(tmp_path, export_paths, capsys):
     Image.fromarray(random_photo(40, 40)).save(tmp_path / "a.png")
     out = tmp_path / "out"
@@ -332,6 +344,8 @@ def test_cli_never_mixes_outputs_of_two_settings_in_one_folder(tmp_path, export_
                             "--threads", 1, "--background", "lime"], capsys)
     assert status == 2 and f"error: {out}: holds outputs made with other settings (model tiny_lite.onnx" in text
     assert not (out / "a_composite.png").exists() and (out / "a_alpha.png").read_bytes() == alpha
+    status, text = run_cli(onnx_run + ["--clamp", 0], capsys)  # another clamp: other alphas
+    assert status == 2 and "clamp" in text and (out / "a_alpha.png").read_bytes() == alpha
     # The same model adds a composite; then another background is refused where a composite exists.
     assert run_cli(onnx_run + ["--background", "lime"], capsys)[0] == 0
     on_lime = np.asarray(Image.open(out / "a_composite.png"), np.int32)

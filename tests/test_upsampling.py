@@ -188,3 +188,31 @@ def test_full_resolution_steps_give_the_same_result_in_any_bands(monkeypatch):
         whole = whole or results
     for name, result in results.items():
         np.testing.assert_allclose(result, whole[name], rtol=0, atol=1e-5 if name != "composite" else 1, err_msg=name)
+
+
+def test_clamp_sets_the_margins_to_0_and_1_and_stretches_the_rest_continuously():
+    from shm.upsampling import clamp_alpha
+
+    alpha = np.array([[0.0, 0.03, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0]], np.float32)
+    clamped = clamp_alpha(alpha.copy(), 0.05)
+    np.testing.assert_allclose(clamped, [[0, 0, 0, 0.05 / 0.9, 0.5, 0.85 / 0.9, 1, 1, 1]], atol=1e-6)
+    ramp = np.linspace(0, 1, 10001, dtype=np.float32)[None]
+    steps = np.diff(clamp_alpha(ramp.copy(), 0.05))
+    assert steps.min() >= 0 and steps.max() < 1.2e-4  # monotonic, no jump at the margins
+    np.testing.assert_array_equal(clamp_alpha(alpha.copy(), 0.0), alpha)
+    tall = np.random.default_rng(0).random((700, 3), np.float32)  # more rows than one band
+    np.testing.assert_allclose(clamp_alpha(tall.copy(), 0.1), np.clip((tall - 0.1) / 0.8, 0, 1), atol=1e-6)
+    for margin in (-0.1, 0.5):
+        with pytest.raises(ValueError, match="margin must be in"):
+            clamp_alpha(alpha.copy(), margin)
+
+
+def test_clamp_flag_refuses_unusable_margins():
+    import argparse
+
+    from shm.upsampling import clamp_margin
+
+    assert clamp_margin("0") == 0.0 and clamp_margin("0.05") == 0.05
+    for text in ("0.5", "-1", "haze"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            clamp_margin(text)
