@@ -140,21 +140,24 @@ class Matter:
     export made without `dynamic_size`) runs at that size (the photo fitted into it with its
     aspect ratio, the rest padded); a dynamic one (a model built without input size, the shipped
     `.onnx`) runs at the photo resized so its longer side is `working_size` (at most the photo's
-    own, keeping the aspect ratio, each side a multiple of 32). `guided_radius` / `guided_eps`: the guided filter
+    own, keeping the aspect ratio, each side a multiple of `size_multiple`: by default 32, which
+    every preset's model takes; training's photo validation gives its preset's, as its data use).
+    `guided_radius` / `guided_eps`: the guided filter
     that brings alpha back to the photo's resolution (radius in network-size pixels; smaller eps
     follows the photo's edges more closely).
     """
 
     def __init__(self, model: "Runner | keras.Model", working_size: int | None = None,
-                 guided_radius: int = 1, guided_eps: float = 1e-5):
+                 guided_radius: int = 1, guided_eps: float = 1e-5, size_multiple: int = SIZE_MULTIPLE):
         self.runner = model if isinstance(model, Runner) else load_backend(model)
         self.fixed_size = self.runner.input_size
         if working_size is None and self.fixed_size is None:
             from models.presets import PRESETS
             working_size = PRESETS["lite"]["working_size"]
-        if working_size is not None and working_size < SIZE_MULTIPLE:
-            raise ValueError(f"working_size must be at least {SIZE_MULTIPLE}, got {working_size}")
+        if working_size is not None and working_size < size_multiple:
+            raise ValueError(f"working_size must be at least {size_multiple}, got {working_size}")
         self.working_size = working_size
+        self.size_multiple = size_multiple
         self.guided_radius = guided_radius
         self.guided_eps = guided_eps
         self.model_file: Path | None = None  # set by from_weights; names the model in output records
@@ -207,7 +210,7 @@ class Matter:
         size, else `shm.geometry.network_size` (the rule training uses too)."""
         if self.fixed_size is not None:
             return self.fixed_size
-        return network_size(height, width, self.working_size, SIZE_MULTIPLE)
+        return network_size(height, width, self.working_size, self.size_multiple)
 
     def content_box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(top, left, h, w) of the photo inside the network input: all of it for a dynamic-size

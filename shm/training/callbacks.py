@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -12,18 +13,21 @@ import numpy as np
 from shm.io import atomic_path
 from shm.training import checkpoints
 
+if TYPE_CHECKING:
+    from shm.inference import Matter
+
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; training stopped before saving anything from that epoch."""
 
 
-def cosine_learning_rate(epoch: int, base_rate: float, epochs: int, final_fraction: float = 0.01) -> float:
+def cosine_learning_rate(epoch: int, base_rate: float, epochs: int, final_fraction: float) -> float:
     """Cosine decay per epoch from `base_rate` (epoch 0) towards `final_fraction * base_rate`."""
     progress = min(epoch / max(epochs, 1), 1.0)
     return base_rate * (final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def cosine_schedule(base_rate: float, epochs: int, final_fraction: float = 0.01) -> keras.callbacks.Callback:
+def cosine_schedule(base_rate: float, epochs: int, final_fraction: float) -> keras.callbacks.Callback:
     """Sets the learning rate at each epoch's start from the epoch number alone, so resuming keeps it."""
     return keras.callbacks.LearningRateScheduler(
         lambda epoch, _rate: cosine_learning_rate(epoch, base_rate, epochs, final_fraction))
@@ -186,20 +190,27 @@ class PhotoValidation(keras.callbacks.Callback):
     (`shm.Matter` at full resolution, `shm.validation`) after every epoch, before the checkpoint
     writer reads the logs: `val_photo_sad` / `val_photo_iou` (means over the splits) and
     `val_<split>_sad` / `val_<split>_iou` per split. Monitor `val_photo_sad` to pick the best
-    epoch on what users see."""
+    epoch on what users see. `working_size` and `size_multiple`: the sizes the run's data are
+    seen at (`TrainOptions.geometry`), so the photos are seen as the validation views are."""
 
-    def __init__(self, splits, working_size: int):
+    def __init__(self, splits, working_size: int, size_multiple: int):
         super().__init__()
         self.splits = splits
         self.working_size = working_size
+        self.size_multiple = size_multiple
 
-    def on_epoch_end(self, epoch, logs=None):
+    def matter(self, network: keras.Model) -> Matter:
+        """The `shm.Matter` that scores `network` (an SHM model) as its weights are now."""
         from shm.backends import KerasRunner
         from shm.inference import Matter
+
+        return Matter(KerasRunner(network), working_size=self.working_size, size_multiple=self.size_multiple)
+
+    def on_epoch_end(self, epoch, logs=None):
         from shm.validation import score_split
 
         # A new runner each epoch: it freezes the weights as they are now.
-        matter = Matter(KerasRunner(self.model.network), working_size=self.working_size)
+        matter = self.matter(self.model.network)
         scores = {split.name: score_split(matter.predict, split) for split in self.splits}
         for name, values in scores.items():
             logs[f"val_{name}_sad"], logs[f"val_{name}_iou"] = values["sad"], values["iou"]
