@@ -39,7 +39,7 @@ from models.light_tnet import build_light_tnet  # noqa: E402
 from models.shm import build_shm  # noqa: E402
 from shm import data  # noqa: E402
 from shm.io import atomic_path  # noqa: E402
-from shm.training import FitSettings, StageTrainer, fit_stage  # noqa: E402
+from shm.training import StageTrainer, TrainOptions, fit_stage  # noqa: E402
 from shm.training.stages import build_mnet_for_training, build_tnet_for_training  # noqa: E402
 
 DOC = ROOT / "docs" / "training.md"
@@ -93,8 +93,8 @@ def run_training(args: argparse.Namespace) -> None:
     started = time.monotonic()
     out_dir = args.out_dir / time.strftime("%Y%m%d-%H%M%S")
     fit_stage(lambda: trainer, train, val,
-              FitSettings(out_dir=out_dir, epochs=args.max_epochs, learning_rate=args.lr,
-                          steps_per_epoch=args.steps_per_epoch),
+              TrainOptions(data_dir=(), out_dir=out_dir, epochs=args.max_epochs, lr=args.lr,
+                           steps_per_epoch=args.steps_per_epoch),
               extra_callbacks=[TimeLimit(args.minutes * 60)])
     minutes = (time.monotonic() - started) / 60
     after = trainer.evaluate(val, return_dict=True, verbose=0)

@@ -2,7 +2,9 @@
 
 Whole-image SAD (sum |p - g| / 1000), MSE, MAD and IoU at 0.5 per photo and as means, the median
 time of a 600x800 photo to full-resolution alpha (network + guided upsampling), and optional
-side-by-side PNGs (photo, predicted alpha, cut-out on a colour). The model card's figures:
+side-by-side PNGs (photo, predicted alpha, cut-out on a colour). The photos run through the
+library's validation loop (`shm.validation.predictions`, on a split without masks). The model
+card's figures:
 
     python benchmarks/validate_model.py --data-dir ../shared/data/human_seg_290_soft \
         --list-file splits/human_seg_290/val.txt
@@ -20,13 +22,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from shm.console import report_error  # noqa: E402
 from shm.inference import Matter  # noqa: E402
-from shm.io import list_images, read_alpha, read_image, write_png_atomic  # noqa: E402
+from shm.io import write_png_atomic  # noqa: E402
 from shm.metrics import matting_errors  # noqa: E402
+from shm.validation import ValidationSplit, predictions  # noqa: E402
 
 FIGURES = ("sad_whole", "mse_whole", "mad_whole", "iou")
 
@@ -66,25 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side-by-side-prefix", default="val", help="their file name prefix (default: val)")
     args = parser.parse_args(argv)
 
-    matter = Matter.from_preset("lite", weights=args.weights)
     data_dir = Path(args.data_dir)
-    photos = list_images(data_dir / "image")
-    if args.list_file:
-        wanted = set(Path(args.list_file).read_text().split())
-        photos = [p for p in photos if p.stem in wanted]
+    try:
+        split = ValidationSplit.from_folder(data_dir, args.list_file, alpha_dir=args.alpha_dir, masks=False)
+    except ValueError as error:
+        report_error(str(error))
+        return 1
+    matter = Matter.from_preset("lite", weights=args.weights)
+    pictured = {photo.name for photo in sorted(split.photos, key=lambda photo: photo.name)[:args.side_by_side]}
     rows = []
-    for index, photo in enumerate(tqdm(photos, desc="validating", unit="photo")):
-        image = read_image(photo)
-        gt_path = next((data_dir / args.alpha_dir).glob(photo.stem + ".*"))
-        gt = read_alpha(gt_path)
-        if gt.shape != image.shape[:2]:
-            gt = cv2.resize(gt, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-        alpha = matter.predict(image)
-        errors = matting_errors(alpha, gt).as_dict()
+    for result in predictions(matter.predict, split, progress=True):
+        errors = matting_errors(result.alpha, result.soft_alpha).as_dict()
         rows.append({name: float(errors[name]) for name in FIGURES})
-        if index < args.side_by_side:
-            write_png_atomic(Path(args.side_by_side_dir) / f"{args.side_by_side_prefix}_{photo.stem}.png",
-                             side_by_side(image, alpha))
+        if result.photo.name in pictured:
+            write_png_atomic(Path(args.side_by_side_dir) / f"{args.side_by_side_prefix}_{result.photo.name}.png",
+                             side_by_side(result.image, result.alpha))
     print(f"{len(rows)} photos of {data_dir} (reference: {args.alpha_dir}/)")
     print("| " + " | ".join(FIGURES) + " |")
     print("|" + " --- |" * len(FIGURES))

@@ -56,11 +56,6 @@ class SoftAlpha:
     bg: np.ndarray  # float32 (H, W, 3) RGB in [0, 1]
 
 
-def band_px_for(height: int, width: int, band_fraction: float = DEFAULT_BAND_FRACTION) -> int:
-    """The unknown band's kernel size for a photo: `band_fraction` of its shorter side, at least 3 px."""
-    return max(3, int(round(band_fraction * min(height, width))))
-
-
 def fit_mask(mask: np.ndarray, height: int, width: int, name: str = "mask") -> np.ndarray:
     """Binary float32 (height, width) mask: resized with nearest-neighbour if needed, thresholded at 0.5.
 
@@ -194,7 +189,8 @@ def prepare_pair(pair: Pair, settings: PrepareSettings) -> None:
     image = io.read_image(pair.image)
     height, width = image.shape[:2]
     mask = fit_mask(io.read_alpha(pair.mask), height, width, name=str(pair.mask))
-    band = settings.kernel if settings.kernel is not None else band_px_for(height, width, settings.band_fraction)
+    band = (settings.kernel if settings.kernel is not None
+            else tm.band_px(height, width, settings.band_fraction, minimum=tm.MIN_BAND_PX))
     try:
         result = soft_alpha_from_mask(image, mask, band, settings.method, settings.max_side)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:

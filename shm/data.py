@@ -25,7 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
@@ -35,7 +35,7 @@ from shm.augment import Augmentation
 from shm.compositing import fit_background_tf
 from shm.io import IMAGE_EXTENSIONS, images_by_stem, list_images
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size_tf
-from shm.trimap import SOFT_THRESHOLD, UNKNOWN, random_band_px, to_one_hot, trimap_from_alpha
+from shm.trimap import MIN_BAND_PX, SOFT_THRESHOLD, UNKNOWN, random_band_px, to_one_hot, trimap_from_alpha
 
 # Formats `tf.io.decode_image` reads (Pillow's names for them).
 TF_DECODABLE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
@@ -322,8 +322,6 @@ def colour_jitter(sample: dict, augmentation: Augmentation, seed: tf.Tensor) -> 
 # T-Net can learn from the photo (a random width per view taught it to call every edge "unknown"),
 # and narrow: two pixels beyond the soft region on each side.
 TNET_BAND_PX = 5
-# A kernel of 3 px is the smallest band that gives a hard (binary) edge an unknown pixel on each side.
-MIN_BAND_PX = 3
 # Stage 2's loss covers the edges' surroundings: 7 px on each side at the network's scale.
 RAW_ALPHA_BAND_PX = 15
 
@@ -331,11 +329,6 @@ RAW_ALPHA_BAND_PX = 15
 def tnet_target(alpha: tf.Tensor) -> tf.Tensor:
     """The one-hot trimap the T-Net learns (and stage 2 validates with): `TNET_BAND_PX`, soft thresholds."""
     return to_one_hot(trimap_from_alpha(alpha, TNET_BAND_PX, soft_threshold=SOFT_THRESHOLD))
-
-
-def band_px(height, width, band_fraction: tuple[float, float], seed) -> tf.Tensor:
-    """Trimap kernel size: a random fraction of the shorter side in `band_fraction`, at least MIN_BAND_PX."""
-    return tf.maximum(random_band_px(height, width, *band_fraction, seed=seed), MIN_BAND_PX)
 
 
 def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augmentation: Augmentation,
@@ -348,7 +341,8 @@ def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augme
     """
     band_seed, blur_seed, smooth_seed = augment.split_seed(seed, 3)
     hw = tf.shape(alpha)[:2]
-    one_hot = to_one_hot(trimap_from_alpha(alpha, band_px(hw[0], hw[1], band_fraction, band_seed)))
+    band = random_band_px(hw[0], hw[1], *band_fraction, seed=band_seed, minimum=MIN_BAND_PX)
+    one_hot = to_one_hot(trimap_from_alpha(alpha, band))
     half = tf.random.stateless_uniform([], blur_seed, 0, augmentation.trimap_blur_px // 2 + 1, dtype=tf.int32)
     blurred = augment.box_blur(one_hot, 2 * half + 1)
     smoothing = tf.random.stateless_uniform([], smooth_seed, 0.0, augmentation.trimap_smoothing)

@@ -117,18 +117,19 @@ class NetworkView:
     A model of fixed input size (`fixed_size`: an export made without `dynamic_size`) sees the
     photo fitted into that size with its aspect ratio, centred, the rest padded with its edge
     pixels; a model of dynamic size sees it resized so its longer side is `working_size` (at most
-    the photo's own, keeping the aspect ratio, each side a multiple of 32: `shm.geometry.network_size`,
-    the rule training uses too).
+    the photo's own, keeping the aspect ratio, each side a multiple of `size_multiple`:
+    `shm.geometry.network_size`, the rule training uses too).
     """
 
     working_size: int | None
     fixed_size: tuple[int, int] | None = None
+    size_multiple: int = SIZE_MULTIPLE
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the network runs at for a photo of `height` x `width`."""
         if self.fixed_size is not None:
             return self.fixed_size
-        return network_size(height, width, self.working_size, SIZE_MULTIPLE)
+        return network_size(height, width, self.working_size, self.size_multiple)
 
     def content_box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(top, left, h, w) of the photo inside the network input: all of it for a dynamic-size
@@ -163,7 +164,9 @@ class Matter:
     (B, H, W, 3), such as a `SemanticHumanMatting`. A model with a fixed input size (an
     export made without `dynamic_size`) runs at that size (the photo fitted into it with its
     aspect ratio, the rest padded); a dynamic one (a model built without input size, the shipped
-    `.onnx`) runs at the photo resized so its longer side is `working_size` (`NetworkView`).
+    `.onnx`) runs at the photo resized so its longer side is `working_size` (`NetworkView`;
+    each side a multiple of `size_multiple`: by default 32, which every preset's model takes;
+    training's photo validation gives its preset's, as its data use).
     `guided_radius` / `guided_eps`: the guided filter that brings alpha back to the photo's
     resolution (radius in network-size pixels; smaller eps follows the photo's edges more closely).
     `clamp`: alphas within this margin of 0 or 1 become 0 or 1, the rest is stretched between
@@ -171,15 +174,16 @@ class Matter:
     """
 
     def __init__(self, model: "Runner | keras.Model", working_size: int | None = None,
-                 guided_radius: int = 1, guided_eps: float = 1e-5, clamp: float = DEFAULT_CLAMP):
+                 guided_radius: int = 1, guided_eps: float = 1e-5, clamp: float = DEFAULT_CLAMP,
+                 size_multiple: int = SIZE_MULTIPLE):
         self.runner = model if isinstance(model, Runner) else load_backend(model)
         fixed_size = self.runner.input_size
         if working_size is None and fixed_size is None:
             from models.presets import PRESETS
             working_size = PRESETS["lite"]["working_size"]
-        if working_size is not None and working_size < SIZE_MULTIPLE:
-            raise ValueError(f"working_size must be at least {SIZE_MULTIPLE}, got {working_size}")
-        self.view = NetworkView(working_size, fixed_size)
+        if working_size is not None and working_size < size_multiple:
+            raise ValueError(f"working_size must be at least {size_multiple}, got {working_size}")
+        self.view = NetworkView(working_size, fixed_size, size_multiple)
         self.guided_radius = guided_radius
         self.guided_eps = guided_eps
         clamp_alpha(np.zeros((1, 1), np.float32), clamp)  # an unusable margin fails here, not per photo
@@ -194,6 +198,10 @@ class Matter:
     def fixed_size(self) -> tuple[int, int] | None:
         """The model's fixed input (H, W), or None when it takes any size."""
         return self.view.fixed_size
+
+    @property
+    def size_multiple(self) -> int:
+        return self.view.size_multiple
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, working_size: int | None = None,

@@ -1,4 +1,5 @@
-"""Trimaps from alpha mattes: the one trimap rule of the project, as TensorFlow ops.
+"""Trimaps from alpha mattes: the one trimap rule of the project, as TensorFlow ops, and the one
+band rule (how wide a band a photo's size and a fraction give).
 
 Classes are 0 Background, 1 Uncertain (unknown), 2 Foreground. The rule:
 
@@ -17,8 +18,16 @@ The morphology equals OpenCV's `cv2.dilate` / `cv2.erode` with a square `band_px
 kernel and its default anchor and border handling (the image border neither grows nor erodes a
 region).
 
+The band rule: `band_px(height, width, fraction, minimum)` is `fraction` of the shorter side in
+pixels, rounded half to even, at least `minimum`; `band_px_tf` is its TF twin (tested equal) and
+`random_band_px` draws the fraction. The trimaps of training and of `shm.alpha_from_mask` and the
+edge band of `shm.validation` all take their widths from it.
+
 Folders of masks or alphas become trimap PNGs with `write_trimap_folder` (the script
 `generate_trimap.py`).
+
+TensorFlow is imported by the functions that use it, so `band_px` serves the TensorFlow-free
+validation path too.
 """
 
 from __future__ import annotations
@@ -28,18 +37,23 @@ import os
 import sys
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from shm import batch, io
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    TensorLike = tf.Tensor | np.ndarray | int | float
 
 BACKGROUND, UNKNOWN, FOREGROUND = 0, 1, 2
 # Alphas within this of 0 or 1 count as sure background / foreground for the training targets:
 # estimated alphas (`shm.alpha_from_mask`, resized photos) leave tiny non-zero values far from the person.
 SOFT_THRESHOLD = 0.01
-
-TensorLike = tf.Tensor | np.ndarray | int | float
+# A kernel of 3 px is the smallest band that gives a hard (binary) edge an unknown pixel on each side.
+MIN_BAND_PX = 3
 
 
 def _window_max(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
@@ -49,6 +63,8 @@ def _window_max(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
     values is the max of two maxima over p), where a max-pool with a tensor window size costs O(size)
     per pixel.
     """
+    import tensorflow as tf
+
     length = tf.shape(images)[axis]
     before = size // 2
     axis_mask = tf.one_hot(axis, 4, dtype=tf.int32)
@@ -72,6 +88,8 @@ def _window_max(images: tf.Tensor, size: tf.Tensor, axis: int) -> tf.Tensor:
 
 def dilate(mask: tf.Tensor, size: TensorLike) -> tf.Tensor:
     """Morphological dilation of a float 0/1 mask, (H, W, 1) or (B, H, W, 1), by a size x size square."""
+    import tensorflow as tf
+
     mask = tf.convert_to_tensor(mask, tf.float32)
     size = tf.maximum(tf.cast(size, tf.int32), 1)
     batched = mask if mask.shape.rank == 4 else mask[None]
@@ -82,6 +100,8 @@ def dilate(mask: tf.Tensor, size: TensorLike) -> tf.Tensor:
 
 def erode(mask: tf.Tensor, size: TensorLike) -> tf.Tensor:
     """Morphological erosion of a float 0/1 mask (the dual of `dilate`; the image border does not erode)."""
+    import tensorflow as tf
+
     return 1.0 - dilate(1.0 - tf.convert_to_tensor(mask, tf.float32), size)
 
 
@@ -92,6 +112,8 @@ def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, soft_threshold: fl
     the unknown band reaches about `band_px // 2` pixels beyond each side of the soft region, the
     pixels with `soft_threshold < alpha < 1 - soft_threshold`.
     """
+    import tensorflow as tf
+
     alpha = tf.convert_to_tensor(alpha, tf.float32)
     if alpha.shape.rank not in (3, 4):
         raise ValueError(f"alpha must be (H, W, 1) or (B, H, W, 1), got shape {alpha.shape}")
@@ -103,31 +125,52 @@ def trimap_from_alpha(alpha: TensorLike, band_px: TensorLike, soft_threshold: fl
     return tf.cast(reach, tf.int32) + tf.cast(core, tf.int32)
 
 
+def band_px(height: int, width: int, fraction: float, minimum: int = 1) -> int:
+    """The band rule (module docstring): `fraction` of the shorter side in pixels, at least `minimum`.
+    Python's `round` and `tf.round` both round half to even, and both compute in float64."""
+    return max(minimum, int(round(fraction * min(height, width))))
+
+
+def band_px_tf(height: TensorLike, width: TensorLike, fraction: TensorLike, minimum: int = 1) -> tf.Tensor:
+    """`band_px` as TF ops, an int32 scalar; the sides and `fraction` may be scalar tensors."""
+    import tensorflow as tf
+
+    # A Python float goes to float64 directly: through float32 it would round differently from `band_px`.
+    fraction = tf.cast(fraction, tf.float64) if tf.is_tensor(fraction) else tf.constant(fraction, tf.float64)
+    shorter = tf.cast(tf.minimum(tf.cast(height, tf.int32), tf.cast(width, tf.int32)), tf.float64)
+    return tf.maximum(tf.cast(tf.round(fraction * shorter), tf.int32), minimum)
+
+
 def random_band_px(height: TensorLike, width: TensorLike, min_fraction: float = 0.01,
-                   max_fraction: float = 0.05, seed: TensorLike | None = None) -> tf.Tensor:
-    """A random band width (int32 scalar >= 1): a fraction of the shorter side, uniform in the range.
+                   max_fraction: float = 0.05, seed: TensorLike | None = None, minimum: int = 1) -> tf.Tensor:
+    """A random band width (int32 scalar >= `minimum`): `band_px_tf` of a fraction uniform in the range.
 
     With `seed` (a shape [2] integer tensor) the draw is stateless, i.e. reproducible inside `tf.data`
     per element; without it, the global TF random state is used.
     """
+    import tensorflow as tf
+
     if not 0.0 <= min_fraction <= max_fraction:
         raise ValueError(f"need 0 <= min_fraction <= max_fraction, got {min_fraction}, {max_fraction}")
     if seed is None:
         fraction = tf.random.uniform([], min_fraction, max_fraction)
     else:
         fraction = tf.random.stateless_uniform([], tf.cast(seed, tf.int32), min_fraction, max_fraction)
-    shorter = tf.cast(tf.minimum(tf.cast(height, tf.int32), tf.cast(width, tf.int32)), tf.float32)
-    return tf.maximum(tf.cast(tf.round(fraction * shorter), tf.int32), 1)
+    return band_px_tf(height, width, fraction, minimum)
 
 
 def to_one_hot(trimap: TensorLike) -> tf.Tensor:
     """Class indices (..., 1) -> float32 one-hot (..., 3) ordered (Background, Uncertain, Foreground)."""
+    import tensorflow as tf
+
     trimap = tf.convert_to_tensor(trimap)
     return tf.one_hot(tf.cast(trimap[..., 0], tf.int32), 3, dtype=tf.float32)
 
 
 def to_png_values(trimap: TensorLike) -> tf.Tensor:
     """Class indices -> uint8 PNG values 0 / 128 / 255 (same shape)."""
+    import tensorflow as tf
+
     return tf.gather(tf.constant(io.TRIMAP_PNG_VALUES, tf.uint8), tf.cast(trimap, tf.int32))
 
 

@@ -10,26 +10,20 @@ import numpy as np
 import pytest
 
 from shm import metrics
-from shm.training import (CheckpointError, FitSettings, StageTrainer, TrainingDiverged, cosine_learning_rate,
-                          fit_stage)
+from shm.training import CheckpointError, StageTrainer, TrainingDiverged, cosine_learning_rate, fit_stage
 from shm.training import checkpoints
 from shm.training.callbacks import read_log, write_log
 from shm.training.engine import per_image_mse, per_image_sad, training_summary, trimap_accuracy
 import tiny_shm_exports
 from test_io import dead_pid
-from training_helpers import dataset, disc_batches, tiny_mnet, tiny_shm, tiny_tnet
-
-
-def _settings(out_dir, epochs, **kwargs):
-    return FitSettings(out_dir=out_dir, epochs=epochs, learning_rate=1e-2, tensorboard=False,
-                       **{"verbose": 0, **kwargs})
+from training_helpers import dataset, disc_batches, engine_options, tiny_mnet, tiny_shm, tiny_tnet
 
 
 def _fit_mnet(out_dir, epochs, arrays=None, callbacks=(), **kwargs):
     keras.utils.set_random_seed(1)
     arrays = disc_batches() if arrays is None else arrays
     return fit_stage(lambda: StageTrainer(tiny_mnet(), "mnet"), dataset(arrays), dataset(arrays),
-                     _settings(out_dir, epochs, **kwargs), extra_callbacks=callbacks)
+                     engine_options(out_dir, epochs, **kwargs), extra_callbacks=callbacks)
 
 
 class InterruptAtEpoch(keras.callbacks.Callback):
@@ -55,7 +49,7 @@ def test_in_graph_quality_metrics_equal_the_numpy_ones():
 
 
 def test_cosine_schedule_runs_from_the_rate_to_its_final_fraction():
-    assert cosine_learning_rate(0, 1e-3, 10) == pytest.approx(1e-3)
+    assert cosine_learning_rate(0, 1e-3, 10, final_fraction=0.01) == pytest.approx(1e-3)
     assert cosine_learning_rate(5, 1e-3, 10, final_fraction=0.0) == pytest.approx(0.5e-3)
     assert cosine_learning_rate(10, 1e-3, 10, final_fraction=0.01) == pytest.approx(1e-5)
 
@@ -68,7 +62,7 @@ def test_each_stage_logs_its_loss_parts_and_writes_its_files(tmp_path, stage, ne
     arrays = disc_batches()
     keys = ("image", "trimap") if stage == "tnet" else None
     fit_stage(lambda: StageTrainer(network(), stage), dataset(arrays, keys=keys), dataset(arrays, keys=keys),
-              _settings(tmp_path, 2, verbose="auto"))
+              engine_options(tmp_path, 2, verbose="auto"))
     rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
     assert [row["epoch"] for row in rows] == ["1", "2"]  # as the console counts: Epoch 1/2
     printed = capfd.readouterr().out

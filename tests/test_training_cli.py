@@ -6,6 +6,7 @@ stage weights.
 """
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -25,8 +26,13 @@ from models.light_tnet import build_light_tnet
 from models.mnet import MNet
 from models.presets import PRESETS
 from models.weights import EFFICIENTNET_LITE0_IMAGENET_PATH, MOBILENETV2_IMAGENET_PATH
-from shm.training import checkpoints, stages
+import tiny_shm_exports
+from shm.geometry import network_size
+from shm.inference import Matter
+from shm.training import StageTrainer, checkpoints, stages
 from shm.training.cli import options_from_args
+from shm.training.options import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATES, TrainOptions
+from shm.validation import ValidationSplit, score_split
 from training_helpers import tiny_tnet, write_disc_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +184,7 @@ def test_combined_model_trains_from_stage_weights_and_rejects_wrong_ones(data_di
 
 
 def test_the_validation_split_is_seeded_and_disjoint(data_dir):
-    from shm.training.stages import TrainOptions, split_samples
+    from shm.training.stages import split_samples
 
     def names(fraction, seed=0):
         sources, val = split_samples(TrainOptions(data_dir=[data_dir], out_dir=data_dir, val_fraction=fraction,
@@ -215,10 +221,74 @@ def test_flags_keep_their_values(data_dir, tmp_path):
     assert options(pretrain_mnet, "--lr", "0.5", "--epochs", "1").lr == 0.5
     assert options(pretrain_mnet, "--working-size", "64").working_size == options(pretrain_mnet, "--input-size", "64").working_size == 64
     # The Python API's None means the stage's default; any other value is used as given.
-    unset = stages.TrainOptions(data_dir=data_dir, out_dir=tmp_path)
+    unset = TrainOptions(data_dir=data_dir, out_dir=tmp_path)
     assert (unset.epochs, unset.lr) == (None, None)
-    settings = stages._fit_settings(unset, "tnet", steps_per_epoch=1)
-    assert (settings.epochs, settings.learning_rate) == (stages.DEFAULT_EPOCHS["tnet"], stages.DEFAULT_LEARNING_RATES["tnet"])
+    assert (unset.epochs_for("tnet"), unset.lr_for("tnet")) == (DEFAULT_EPOCHS["tnet"], DEFAULT_LEARNING_RATES["tnet"])
+    assert (options(pretrain_mnet, "--epochs", "3").epochs_for("mnet"), options(pretrain_mnet).lr_for("mnet")) == (3, 1e-4)
+    # Every script's flags are the fields of the one options object, defaults included.
+    tnet = options_from_args(pretrain_tnet.parse_args(["train_tnet", "--data-dir", "d", "--out-dir", "o"]))
+    shm = options_from_args(combined_model.parse_args(["--data-dir", "d", "--out-dir", "o", "--tnet-weights", "t",
+                                                       "--mnet-weights", "m"]))
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainOptions)
+                if field.name not in ("data_dir", "out_dir", "epochs", "lr", "tnet_weights", "mnet_weights")}
+    for run, stage in ((tnet, "tnet"), (options(pretrain_mnet), "mnet"), (shm, "shm")):
+        assert (run.epochs, run.lr) == (DEFAULT_EPOCHS[stage], DEFAULT_LEARNING_RATES[stage])
+        assert {name: getattr(run, name) for name in defaults} == defaults
+
+
+@pytest.mark.parametrize("flags, geometry", [([], (320, 32)), (["--working-size", "256"], (256, 32)),
+                                             (["--preset", "pspnet50"], (512, 16))])
+def test_a_runs_sizes_come_from_its_preset(flags, geometry):
+    args = pretrain_mnet.parse_args(["--data-dir", "d", "--out-dir", "o", *flags])
+    assert options_from_args(args).geometry == geometry
+    preset = PRESETS[args.preset]
+    assert geometry == (args.working_size or preset["working_size"], preset["size_multiple"])
+
+
+def _photo_folder(folder: Path) -> Path:
+    """One 600x400 photo and its mask: the multiples 16 and 32 give it different network sizes."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((600, 400), np.uint8)
+    mask[100:500, 100:300] = 255
+    for name, pixels in (("image", rng.integers(0, 255, (600, 400, 3), np.uint8)), ("mask", mask)):
+        (folder / name).mkdir(parents=True)
+        Image.fromarray(pixels).save(folder / name / "p.png")
+    return folder
+
+
+@pytest.mark.parametrize("flags", [["--preset", "pspnet50"], ["--working-size", "256"]])
+def test_photo_validation_sees_the_photos_as_the_runs_validation_data_do(flags, tmp_path):
+    folder = _photo_folder(tmp_path / "val")
+    options = options_from_args(combined_model.parse_args([
+        "--data-dir", str(folder), "--val-dir", str(folder), "--out-dir", str(tmp_path / "run"), "--tnet-weights", "t",
+        "--mnet-weights", "m", "--photo-val-dir", str(folder), "--batch-size", "1", *flags]))
+    _, val, _ = stages._datasets(options, "shm")
+    seen_by_data = tuple(next(iter(val))["image"].shape[1:3])
+    callback = stages.photo_validation(options, [ValidationSplit.from_folder(folder)])
+    callback.set_model(StageTrainer(tiny_shm_exports.tiny_model(), "shm"))
+    callback.on_epoch_end(0, {})
+    matter = callback.matter
+    assert matter.network_size(600, 400) == seen_by_data == network_size(600, 400, *options.geometry)
+    if options.preset == "pspnet50":
+        assert seen_by_data == (512, 336) != Matter(matter.runner, working_size=512).network_size(600, 400)
+
+
+def test_photo_validation_logs_the_scores_of_the_model_being_trained(tmp_path):
+    folder = _photo_folder(tmp_path / "val")
+    split = ValidationSplit.from_folder(folder, name="people")
+    options = TrainOptions(data_dir=[folder], out_dir=tmp_path, working_size=64)
+    callback = stages.photo_validation(options, [split])
+    model = tiny_shm_exports.tiny_model()
+    callback.set_model(StageTrainer(model, "shm"))
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    expected = score_split(Matter(model, working_size=64).predict, split)
+    assert logs == pytest.approx({"val_people_sad": expected["sad"], "val_people_iou": expected["iou"],
+                                  "val_photo_sad": expected["sad"], "val_photo_iou": expected["iou"]})
+    assert logs["val_photo_sad"] > 0
+    matter = callback.matter
+    callback.on_epoch_end(1, logs)
+    assert callback.matter is matter  # one Matter for the run: each network size is traced once
 
 
 def test_data_dirs_take_an_optional_weight():

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import pytest
 
-from shm.training import FitSettings, StageTrainer, fit_stage, set_mixed_precision
-from training_helpers import dataset, disc_batches, tiny_mnet
+from shm.training import StageTrainer, fit_stage, set_mixed_precision
+from training_helpers import dataset, disc_batches, engine_options, tiny_mnet
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -25,12 +25,12 @@ ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "TF_CP
 TRAIN_TINY_MNET = """
 def train(strategy, out_dir):
     import keras
-    from shm.training import FitSettings, StageTrainer, fit_stage
-    from training_helpers import dataset, disc_batches, tiny_mnet
+    from shm.training import StageTrainer, fit_stage
+    from training_helpers import dataset, disc_batches, engine_options, tiny_mnet
     keras.utils.set_random_seed(3)
     arrays = disc_batches(8, 16)
     trainer = fit_stage(lambda: StageTrainer(tiny_mnet(), "mnet"), dataset(arrays), None,
-                        FitSettings(out_dir=out_dir, epochs=2, learning_rate=1e-2, tensorboard=False, verbose=0),
+                        engine_options(out_dir, epochs=2),
                         strategy)
     return [v.numpy() for v in trainer.network.weights]
 """
@@ -118,7 +118,7 @@ def test_mixed_precision_trains_with_float32_weights_and_losses(tmp_path):
         keras.utils.set_random_seed(0)
         arrays = disc_batches(8, 16)
         trainer = fit_stage(lambda: StageTrainer(tiny_mnet(), "mnet"), dataset(arrays), dataset(arrays),
-                            FitSettings(out_dir=tmp_path, epochs=1, learning_rate=1e-2, tensorboard=False, verbose=0))
+                            engine_options(tmp_path, epochs=1))
         outputs = trainer({key: value[:2] for key, value in arrays.items()})
         assert keras.backend.standardize_dtype(outputs["alpha_raw"].dtype) == "float16"
         assert all(v.dtype == "float32" for v in trainer.network.trainable_weights)

@@ -1,9 +1,15 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from shm import trimap as tm
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _random_mask(seed: int, size=(13, 17)) -> np.ndarray:
@@ -80,8 +86,34 @@ def test_random_band_per_sample_inside_tf_data():
 
 def test_random_band_is_at_least_one_and_rejects_bad_range():
     assert int(tm.random_band_px(3, 3, 0.0, 0.01)) == 1
+    assert int(tm.random_band_px(3, 3, 0.0, 0.01, minimum=tm.MIN_BAND_PX)) == tm.MIN_BAND_PX
     with pytest.raises(ValueError):
         tm.random_band_px(10, 10, 0.5, 0.1)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.02, 0.03, 0.05, 0.25, 1 / 3])
+@pytest.mark.parametrize("minimum", [1, tm.MIN_BAND_PX])
+def test_the_band_rule_and_its_tf_twin_agree_on_many_sizes(fraction, minimum):
+    rng = np.random.default_rng(round(fraction * 1000))
+    sizes = [(h, w) for h in (1, 2, 6, 10, 50, 150, 250) for w in (1, 10, 250)]
+    sizes += [tuple(int(side) for side in pair) for pair in rng.integers(1, 5000, (100, 2))]
+    ours = [tm.band_px(h, w, fraction, minimum) for h, w in sizes]
+    height, width = tf.constant([h for h, _ in sizes]), tf.constant([w for _, w in sizes])
+    twin = tf.vectorized_map(lambda hw: tm.band_px_tf(hw[0], hw[1], fraction, minimum), tf.stack([height, width], 1))
+    assert ours == twin.numpy().tolist()
+
+
+def test_the_band_rule_rounds_half_to_even_at_least_its_minimum():
+    assert [tm.band_px(side, 100, 0.25) for side in (2, 6, 10, 3)] == [1, 2, 2, 1]  # 0.5, 1.5, 2.5, 0.75
+    assert tm.band_px(2, 2, 0.25) == 1 and tm.band_px(2, 2, 0.25, minimum=3) == 3
+    assert tm.band_px(600, 400, 0.03) == 12 and tm.band_px(400, 600, 0.03) == 12  # the shorter side
+
+
+def test_the_band_rule_and_the_validation_band_need_no_tensorflow():
+    code = ("import sys; from shm import trimap, validation; trimap.band_px(10, 10, 0.1)\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 def test_one_hot_and_png_values():

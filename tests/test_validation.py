@@ -72,20 +72,3 @@ def test_live_weights_runner_follows_training_and_matches_the_frozen_path():
     assert compare_outputs(KerasRunner(model)(images), after).is_float32_exact()
     assert len(live._graphs) == 1  # traced once for the size, whatever the weights
 
-
-def test_photo_validation_scores_every_epoch_with_one_matter(tmp_path):
-    import types
-
-    import tiny_shm_exports
-    from shm.training.callbacks import PhotoValidation
-
-    split = validation.ValidationSplit.from_folder(_split(tmp_path))
-    callback = PhotoValidation([split], working_size=64)
-    callback.set_model(types.SimpleNamespace(network=tiny_shm_exports.tiny_shm()))
-    logs = {}
-    callback.on_epoch_end(0, logs)
-    matter = callback.matter
-    expected = validation.score_split(matter.predict, split)
-    assert logs["val_photo_sad"] == pytest.approx(expected["sad"]) and logs[f"val_{split.name}_iou"] == expected["iou"]
-    callback.on_epoch_end(1, logs)
-    assert callback.matter is matter and matter.working_size == 64

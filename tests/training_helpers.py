@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.fusion import Fusion
+from shm.training.options import TrainOptions
 from shm.trimap import to_one_hot, trimap_from_alpha
 
 
@@ -28,6 +29,13 @@ def disc_batches(n: int = 8, size: int = 16, seed: int = 0) -> dict:
 def dataset(arrays: dict, batch_size: int = 4, keys=None) -> tf.data.Dataset:
     keys = keys or tuple(arrays)
     return tf.data.Dataset.from_tensor_slices({key: arrays[key] for key in keys}).batch(batch_size)
+
+
+def engine_options(out_dir, epochs: int, **kwargs) -> TrainOptions:
+    """The options of an engine-only run (`fit_stage` on in-memory data): no data folder, a quick
+    rate, no TensorBoard, silent."""
+    return TrainOptions(data_dir=(), out_dir=out_dir, epochs=epochs, lr=1e-2,
+                        **{"tensorboard": False, "verbose": 0, **kwargs})
 
 
 def tiny_tnet() -> keras.Model:

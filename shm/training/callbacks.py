@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -12,18 +13,21 @@ import numpy as np
 from shm.io import atomic_path
 from shm.training import checkpoints
 
+if TYPE_CHECKING:
+    from shm.inference import Matter
+
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; training stopped before saving anything from that epoch."""
 
 
-def cosine_learning_rate(epoch: int, base_rate: float, epochs: int, final_fraction: float = 0.01) -> float:
+def cosine_learning_rate(epoch: int, base_rate: float, epochs: int, final_fraction: float) -> float:
     """Cosine decay per epoch from `base_rate` (epoch 0) towards `final_fraction * base_rate`."""
     progress = min(epoch / max(epochs, 1), 1.0)
     return base_rate * (final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def cosine_schedule(base_rate: float, epochs: int, final_fraction: float = 0.01) -> keras.callbacks.Callback:
+def cosine_schedule(base_rate: float, epochs: int, final_fraction: float) -> keras.callbacks.Callback:
     """Sets the learning rate at each epoch's start from the epoch number alone, so resuming keeps it."""
     return keras.callbacks.LearningRateScheduler(
         lambda epoch, _rate: cosine_learning_rate(epoch, base_rate, epochs, final_fraction))
@@ -186,12 +190,14 @@ class PhotoValidation(keras.callbacks.Callback):
     (`shm.Matter` at full resolution, `shm.validation`) after every epoch, before the checkpoint
     writer reads the logs: `val_photo_sad` / `val_photo_iou` (means over the splits) and
     `val_<split>_sad` / `val_<split>_iou` per split. Monitor `val_photo_sad` to pick the best
-    epoch on what users see."""
+    epoch on what users see. `working_size` and `size_multiple`: the sizes the run's data are
+    seen at (`TrainOptions.geometry`), so the photos are seen as the validation views are."""
 
-    def __init__(self, splits, working_size: int):
+    def __init__(self, splits, working_size: int, size_multiple: int):
         super().__init__()
         self.splits = splits
         self.working_size = working_size
+        self.size_multiple = size_multiple
         self.matter = None  # made at the first epoch's end, when the model is known
 
     def on_epoch_end(self, epoch, logs=None):
@@ -201,7 +207,8 @@ class PhotoValidation(keras.callbacks.Callback):
 
         if self.matter is None:
             # Live weights: each network size is traced once for the run, not frozen every epoch.
-            self.matter = Matter(KerasRunner(self.model.network, live_weights=True), working_size=self.working_size)
+            self.matter = Matter(KerasRunner(self.model.network, live_weights=True), working_size=self.working_size,
+                                 size_multiple=self.size_multiple)
         scores = {split.name: score_split(self.matter.predict, split) for split in self.splits}
         for name, values in scores.items():
             logs[f"val_{name}_sad"], logs[f"val_{name}_iou"] = values["sad"], values["iou"]

@@ -1,10 +1,10 @@
 """The command line of the training stages: the flags `pretrain_tnet.py`, `pretrain_mnet.py` and
 `combined_model.py` share, turned into one `TrainOptions` per run.
 
-A flag's default lives in one place: the stage-dependent ones (`--epochs`, `--lr`) in
-`shm.training.stages.DEFAULT_EPOCHS` / `DEFAULT_LEARNING_RATES`, the others in `TrainOptions`;
-the help shows them. Values the stages cannot use (`--lr -1`, `--batch-size 0`) are refused in
-one line naming the flag (`TrainOptions` checks them, for Python callers too).
+A flag's default lives in one place, `shm.training.options`: the stage-dependent ones (`--epochs`,
+`--lr`) in `DEFAULT_EPOCHS` / `DEFAULT_LEARNING_RATES`, the others as `TrainOptions`' field
+defaults; the help shows them. Values the stages cannot use (`--lr -1`, `--batch-size 0`) are
+refused in one line naming the flag (`TrainOptions` checks them, for Python callers too).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from models.presets import PRESETS
 from shm.io import stop_on_sigterm_like_sigint
 from shm.training.callbacks import TrainingDiverged
 from shm.training.distribute import STRATEGIES
-from shm.training.stages import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATES, TrainOptions
+from shm.training.options import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATES, TrainOptions
 
 DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainOptions)
             if field.default is not dataclasses.MISSING}
@@ -90,9 +90,13 @@ def add_loss_weight_arguments(parser: argparse.ArgumentParser, with_trimap: bool
 
 
 def options_from_args(args: argparse.Namespace) -> TrainOptions:
-    """The run's `TrainOptions` from parsed flags (`ValueError` naming a flag whose value is unusable)."""
-    fields = {field.name for field in dataclasses.fields(TrainOptions)}
-    return TrainOptions(**{name: value for name, value in vars(args).items() if name in fields})
+    """The run's `TrainOptions` from parsed flags (`ValueError` naming a flag whose value is unusable).
+    Every flag is a field: a flag without one would be silently ignored, so it is a programming error."""
+    flags = {name: value for name, value in vars(args).items() if name != "command"}  # pretrain_tnet.py's verb
+    unknown = set(flags) - {field.name for field in dataclasses.fields(TrainOptions)}
+    if unknown:
+        raise TypeError(f"flags without a TrainOptions field: {sorted(unknown)}")
+    return TrainOptions(**flags)
 
 
 STOPPED_TRAINING = ("the last complete epoch's checkpoint is kept; run the same command with --resume "

@@ -11,7 +11,6 @@ resume state: network, optimiser and counters, written atomically in one rename.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from shm.io import sweep_stale_temporaries
 from shm.training import callbacks as training_callbacks
 from shm.training import checkpoints
 from shm.training.distribute import is_chief, is_multi_worker
+from shm.training.options import TrainOptions
 
 STAGES = ("tnet", "mnet", "shm")
 LOSS_PARTS = {
@@ -138,23 +138,6 @@ class StageTrainer(keras.Model):
         return results
 
 
-@dataclasses.dataclass
-class FitSettings:
-    """How to run one stage's training; see `shm.training.stages` for the flags that set them."""
-
-    out_dir: Path
-    epochs: int
-    learning_rate: float
-    resume: bool = False
-    final_lr_fraction: float = 0.01
-    steps_per_epoch: int | None = None
-    tensorboard: bool = True
-    # Keras' verbosity; "auto": a progress bar on a terminal, one line per epoch in a log file
-    # (the bar's backspaces and colour codes would fill it).
-    verbose: str | int = "auto"
-    preset: str | None = None  # named in the closing summary's next commands
-
-
 BATCH_SHAPES = {"image": (None, None, None, 3), "trimap": (None, None, None, 3), "alpha": (None, None, None, 1),
                 "fg": (None, None, None, 3), "bg": (None, None, None, 3), "has_fg_bg": (None,),
                 "raw_alpha_band": (None, None, None, 1)}
@@ -177,15 +160,19 @@ def _shard_by_data(dataset: tf.data.Dataset | None) -> tf.data.Dataset | None:
 
 
 def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dataset,
-              val_data: tf.data.Dataset | None, settings: FitSettings,
+              val_data: tf.data.Dataset | None, options: TrainOptions,
               strategy: tf.distribute.Strategy | None = None,
               extra_callbacks: Sequence[keras.callbacks.Callback] = (),
               validators: Sequence[keras.callbacks.Callback] = (), monitor: str | None = None) -> StageTrainer:
     """Train (or resume) one stage; write checkpoints, the CSV log, TensorBoard logs and plots.
 
-    `build_trainer` is called inside the strategy's scope. With `settings.resume`, training goes
-    on from `settings.out_dir`'s resume state (network, optimiser, epoch); without it, an
-    out-dir that already holds a run is refused, so no checkpoint is ever overwritten by mistake.
+    `build_trainer` is called inside the strategy's scope. Of the run's `options` the engine reads
+    `out_dir`, `resume`, the epochs and learning rate of the trainer's stage (`epochs_for`,
+    `lr_for`), `final_lr_fraction`, `steps_per_epoch` (None: one pass over `train_data`),
+    `tensorboard`, `verbose` and `preset` (named in the closing summary); the rest is the stages'.
+    With `resume`, training goes on from `out_dir`'s resume state (network, optimiser, epoch);
+    without it, an out-dir that already holds a run is refused, so no checkpoint is ever
+    overwritten by mistake.
     Raises `TrainingDiverged` when a loss becomes NaN or infinite (the last good checkpoint
     stays) and `CheckpointError` for an unusable resume state or an out-dir another training is
     writing into (`checkpoints.out_dir_lock`); temporaries of killed runs there are removed.
@@ -195,7 +182,7 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     `MONITORED`, on validation data).
     """
     strategy = strategy or tf.distribute.get_strategy()
-    out_dir = Path(settings.out_dir)
+    out_dir = Path(options.out_dir)
     chief = is_chief(strategy)
     train_data = train_data.map(conform_batch)
     val_data = None if val_data is None else val_data.map(conform_batch)
@@ -211,23 +198,24 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
         if chief:
             for path in sweep_stale_temporaries(out_dir):
                 print(f"removed {path}: a temporary file of an interrupted run")
-        if not settings.resume:
+        if not options.resume:
             checkpoints.refuse_existing_run(out_dir)
-        return _fit(build_trainer, train_data, val_data, settings, strategy, extra_callbacks, validators, monitor,
+        return _fit(build_trainer, train_data, val_data, options, strategy, extra_callbacks, validators, monitor,
                     chief)
 
 
-def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, extra_callbacks, validators,
+def _fit(build_trainer, train_data, val_data, options: TrainOptions, strategy, extra_callbacks, validators,
          monitor: str | None, chief: bool) -> StageTrainer:
-    out_dir = Path(settings.out_dir)
+    out_dir = Path(options.out_dir)
     with strategy.scope():
         trainer = build_trainer()
-        trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+        learning_rate, epochs = options.lr_for(trainer.stage), options.epochs_for(trainer.stage)
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
         trainer(next(iter(train_data)))  # create every variable before a resume state is loaded
         trainer.optimizer.build(trainer.trainable_variables)
-    initial_epoch = checkpoints.restore(trainer, out_dir) if settings.resume else 0
-    if initial_epoch >= settings.epochs:
-        print(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {settings.epochs}); nothing to do")
+    initial_epoch = checkpoints.restore(trainer, out_dir) if options.resume else 0
+    if initial_epoch >= epochs:
+        print(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {epochs}); nothing to do")
         return trainer
 
     if monitor is None:
@@ -235,7 +223,7 @@ def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, e
         monitor = f"val_{monitor}" if val_data is not None else monitor
     history = training_callbacks.HistoryWriter(out_dir, initial_epoch, write=chief)
     callbacks = [
-        training_callbacks.cosine_schedule(settings.learning_rate, settings.epochs, settings.final_lr_fraction),
+        training_callbacks.cosine_schedule(learning_rate, epochs, options.final_lr_fraction),
         training_callbacks.NonFiniteGuard(out_dir),
         *validators,
         # The log before the checkpoint: a kill between the two leaves a log row that the resumed
@@ -244,15 +232,16 @@ def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, e
         training_callbacks.CheckpointWriter(out_dir, monitor, write=chief),
     ]
     callbacks.extend(extra_callbacks)
-    if settings.tensorboard and chief:
+    if options.tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / checkpoints.TENSORBOARD_DIR),
                                                      update_freq="epoch", profile_batch=0))
-    verbose = (1 if sys.stdout.isatty() else 2) if settings.verbose == "auto" else settings.verbose
-    trainer.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=initial_epoch,
-                steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, shuffle=False,
+    # "auto": the progress bar's backspaces and colour codes would fill a log file.
+    verbose = (1 if sys.stdout.isatty() else 2) if options.verbose == "auto" else options.verbose
+    trainer.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                steps_per_epoch=options.steps_per_epoch, callbacks=callbacks, shuffle=False,
                 verbose=verbose if chief else 0)
     if chief:
-        print(training_summary(trainer.stage, out_dir, monitor, history.rows, settings.preset))
+        print(training_summary(trainer.stage, out_dir, monitor, history.rows, options.preset))
     return trainer
 
 

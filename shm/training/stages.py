@@ -1,4 +1,5 @@
-"""The three training stages of SHM and the T-Net's trimap prediction, behind one set of options.
+"""The three training stages of SHM and the T-Net's trimap prediction, each run given by one
+`TrainOptions` (`shm.training.options`).
 
 Stage 1 trains the T-Net on trimaps, stage 2 the M-Net on ground-truth trimaps, stage 3 the whole
 model end to end from the weights of stages 1 and 2. The scripts `pretrain_tnet.py`,
@@ -26,78 +27,14 @@ from shm import data
 from shm.console import progress
 from shm.inference import NetworkView
 from shm.io import ImageReadError, check_distinct_folders, list_images, read_image, write_png_atomic
-from shm.losses import LossWeights
 from shm.training.callbacks import PhotoValidation
 from shm.training.checkpoints import load_weights_checked
 from shm.training.distribute import make_strategy, set_mixed_precision
-from shm.training.engine import FitSettings, StageTrainer, fit_stage
+from shm.training.engine import StageTrainer, fit_stage
+from shm.training.options import TrainOptions
 from shm.trimap import to_png_values
 from shm.upsampling import upsample_classes
 from shm.validation import ValidationSplit
-
-DEFAULT_LEARNING_RATES = {"tnet": 1e-3, "mnet": 1e-4, "shm": 1e-4}
-DEFAULT_EPOCHS = {"tnet": 50, "mnet": 50, "shm": 20}
-
-
-@dataclasses.dataclass
-class TrainOptions:
-    """Everything a stage needs; the fields are the flags of `shm.training.cli` (named after them).
-
-    `epochs` / `lr`: None for the stage's default (`DEFAULT_EPOCHS`, `DEFAULT_LEARNING_RATES`), any
-    other value is used as given. Values a stage cannot use raise `ValueError` naming the flag.
-    """
-
-    data_dir: Sequence[str | Path]  # folders, each optionally `FOLDER:WEIGHT` (`parse_data_dir`)
-    out_dir: Path
-    preset: str = "lite"
-    working_size: int | None = None
-    batch_size: int = 4
-    epochs: int | None = None
-    lr: float | None = None
-    final_lr_fraction: float = 0.01
-    steps_per_epoch: int | None = None
-    resume: bool = False
-    strategy: str = "default"
-    mixed_precision: bool = False
-    list_file: str | None = None
-    val_dir: Sequence[Path] | None = None
-    val_fraction: float = 0.1
-    seed: int = 0
-    backgrounds_dir: Path | None = None
-    alpha_weight: float = 0.5
-    comp_weight: float = 0.5
-    trimap_weight: float = 0.01
-    # stage 1
-    ade20k_weights: Path | None = None
-    imagenet_weights: str | None = None
-    freeze_backbone_bn: bool = False
-    # stage 2
-    mnet_init: str | None = None
-    # stage 3
-    tnet_weights: Path | None = None
-    mnet_weights: Path | None = None
-    photo_val_dir: Sequence[Path] | None = None
-
-    def __post_init__(self):
-        at_least_one = {"--batch-size": self.batch_size, "--epochs": self.epochs,
-                        "--steps-per-epoch": self.steps_per_epoch, "--working-size": self.working_size}
-        for flag, value in at_least_one.items():
-            if value is not None and value < 1:
-                raise ValueError(f"{flag} must be at least 1, got {value}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
-        if not 0.0 <= self.final_lr_fraction <= 1.0:
-            raise ValueError(f"--final-lr-fraction must be in [0, 1], got {self.final_lr_fraction}")
-        weights = {"--alpha-weight": self.alpha_weight, "--comp-weight": self.comp_weight,
-                   "--trimap-weight": self.trimap_weight}
-        for flag, value in weights.items():
-            if value < 0:
-                raise ValueError(f"{flag} must not be negative, got {value}")
-
-    @property
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(alpha=self.alpha_weight, comp=self.comp_weight, trimap=self.trimap_weight)
-
 
 # --------------------------------------------------------------------------------------------------
 # data
@@ -128,6 +65,8 @@ def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[l
     """Training sources (one per --data-dir, with its weight) and validation samples: --val-dir,
     or a seeded --val-fraction of the training samples (taken from each folder alike).
     `needs_colours`: the stage has a compositional loss, so folders without fg/ and bg/ are noted."""
+    if not options.data_dir:
+        raise ValueError("--data-dir: no data folder given")
     sources = [data.Source(_discover(folder, options.list_file, "", needs_colours), weight)
                for folder, weight in map(parse_data_dir, options.data_dir)]
     if options.val_dir is not None:
@@ -148,30 +87,21 @@ def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[l
     return train_sources, held_out
 
 
-def working_size(options: TrainOptions) -> int:
-    """The longer side every stage sees photos at: --working-size, else the preset's."""
-    return options.working_size or resolve_preset(options.preset)["working_size"]
-
-
 def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
     """The stage's training and validation data, and the training steps of one epoch (by default
     as many batches as the training samples fill)."""
     sources, val_samples = split_samples(options, needs_colours=stage != "tnet")
-    settings = resolve_preset(options.preset)
-    common = dict(working_size=working_size(options), batch_size=options.batch_size,
-                  seed=options.seed, multiple=settings["size_multiple"])
+    working_size, multiple = options.geometry
+    common = dict(working_size=working_size, batch_size=options.batch_size, seed=options.seed, multiple=multiple)
     train = data.make_dataset(stage, sources, training=True, backgrounds_dir=options.backgrounds_dir, **common)
     val = data.make_dataset(stage, val_samples, training=False, **common) if val_samples else None
     steps = options.steps_per_epoch or max(1, sum(len(s.samples) for s in sources) // options.batch_size)
     return train, val, steps
 
 
-def _fit_settings(options: TrainOptions, stage: str, steps_per_epoch: int) -> FitSettings:
-    return FitSettings(out_dir=options.out_dir,
-                       epochs=DEFAULT_EPOCHS[stage] if options.epochs is None else options.epochs,
-                       learning_rate=DEFAULT_LEARNING_RATES[stage] if options.lr is None else options.lr,
-                       resume=options.resume, final_lr_fraction=options.final_lr_fraction,
-                       steps_per_epoch=steps_per_epoch, preset=options.preset)
+def _one_pass(options: TrainOptions, steps_per_epoch: int) -> TrainOptions:
+    """The run's options with --steps-per-epoch counted (the stages' training data repeat forever)."""
+    return dataclasses.replace(options, steps_per_epoch=steps_per_epoch)
 
 
 def _strategy(options: TrainOptions) -> tf.distribute.Strategy:
@@ -257,7 +187,7 @@ def train_tnet(options: TrainOptions) -> StageTrainer:
             print(f"{freeze_backbone_batchnorm(tnet)} BatchNorm layers of the backbone frozen")
         return StageTrainer(network, "tnet", saved_network=tnet)
 
-    return fit_stage(build, train, val, _fit_settings(options, "tnet", steps), strategy)
+    return fit_stage(build, train, val, _one_pass(options, steps), strategy)
 
 
 def train_mnet(options: TrainOptions) -> StageTrainer:
@@ -270,7 +200,7 @@ def train_mnet(options: TrainOptions) -> StageTrainer:
         return StageTrainer(build_mnet_for_training(options.preset, options.mnet_init), "mnet",
                             loss_weights=options.loss_weights)
 
-    return fit_stage(build, train, val, _fit_settings(options, "mnet", steps), strategy)
+    return fit_stage(build, train, val, _one_pass(options, steps), strategy)
 
 
 def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -> keras.Model:
@@ -297,9 +227,14 @@ def train_shm(options: TrainOptions) -> StageTrainer:
     validators, monitor = [], None
     if options.photo_val_dir:
         splits = [ValidationSplit.from_folder(folder) for folder in options.photo_val_dir]
-        validators, monitor = [PhotoValidation(splits, working_size(options))], "val_photo_sad"
-    return fit_stage(build, train, val, _fit_settings(options, "shm", steps), strategy,
-                     validators=validators, monitor=monitor)
+        validators, monitor = [photo_validation(options, splits)], "val_photo_sad"
+    return fit_stage(build, train, val, _one_pass(options, steps), strategy, validators=validators, monitor=monitor)
+
+
+def photo_validation(options: TrainOptions, splits: Sequence[ValidationSplit]) -> PhotoValidation:
+    """Stage 3's `--photo-val-dir` scoring, at the sizes the run's data are seen at (`options.geometry`)."""
+    working_size, multiple = options.geometry
+    return PhotoValidation(splits, working_size, multiple)
 
 
 # --------------------------------------------------------------------------------------------------
