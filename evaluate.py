@@ -23,6 +23,7 @@ from pathlib import Path
 from shm.console import report_error
 from shm.evaluation import (CSV_COLUMNS, EvaluationError, check_outputs_are_not_inputs, evaluate_folders, plot_errors,
                             plot_path_for, summary_table, write_csv)
+from shm.upsampling import clamp_margin
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--split", type=Path, nargs="+",
                        help="validation folders with image/, mask/ and optionally alpha/ (soft alphas)")
     group.add_argument("--threads", type=int, default=None, help="runtime threads (default: all cores)")
+    group.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
+                       help="longer side the networks run at (default: the lite preset's, as inference.py)")
+    group.add_argument("--clamp", type=clamp_margin, default=None, metavar="MARGIN",
+                       help="alpha clamp margin, as inference.py's (default: inference.py's default)")
     args = parser.parse_args(argv)
     if args.model is None and (args.pred is None or args.gt is None):
         parser.error("give --pred and --gt, or --model and --split")
@@ -60,7 +65,8 @@ def score_models(args: argparse.Namespace) -> int:
 
     try:
         splits = [ValidationSplit.from_folder(folder) for folder in args.split]
-        results = compare_models(["shipped", *args.model], splits, args.threads, progress=not args.no_progress)
+        results = compare_models(["shipped", *args.model], splits, args.threads, progress=not args.no_progress,
+                                 working_size=args.working_size, clamp=args.clamp)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -151,14 +151,17 @@ def comparison_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def compare_models(models: Sequence[str | os.PathLike], splits: Sequence[ValidationSplit],
-                   num_threads: int | None = None, progress: bool = True) -> dict[str, dict[str, dict[str, float]]]:
+                   num_threads: int | None = None, progress: bool = True, working_size: int | None = None,
+                   clamp: float | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Scores of each model file (through `Matter.from_weights`, its default backend) on each split;
-    "shipped" stands for the lite preset's shipped model."""
+    "shipped" stands for the lite preset's shipped model. `working_size` and `clamp` as in `Matter`
+    (None: its defaults)."""
     from shm.inference import Matter
 
+    settings = {name: value for name, value in (("working_size", working_size), ("clamp", clamp)) if value is not None}
     results = {}
     for model in models:
-        matter = (Matter.from_preset("lite", num_threads=num_threads) if str(model) == "shipped"
-                  else Matter.from_weights(model, num_threads=num_threads))
+        matter = (Matter.from_preset("lite", num_threads=num_threads, **settings) if str(model) == "shipped"
+                  else Matter.from_weights(model, num_threads=num_threads, **settings))
         results[str(model)] = {split.name: score_split(matter.predict, split, progress) for split in splits}
     return results

@@ -72,3 +72,16 @@ def test_live_weights_runner_follows_training_and_matches_the_frozen_path():
     assert compare_outputs(KerasRunner(model)(images), after).is_float32_exact()
     assert len(live._graphs) == 1  # traced once for the size, whatever the weights
 
+
+
+def test_candidates_are_scored_at_the_working_size_and_clamp_asked_for(tmp_path):
+    import tiny_shm_exports
+    from shm.inference import Matter
+
+    split = validation.ValidationSplit.from_folder(_split(tmp_path / "val"))
+    model = tiny_shm_exports.weights_path()
+    results = validation.compare_models([model], [split], num_threads=1, progress=False, working_size=32, clamp=0)
+    expected = validation.score_split(Matter.from_weights(model, working_size=32, clamp=0).predict, split)
+    assert results[str(model)][split.name] == pytest.approx(expected, nan_ok=True)
+    default = validation.compare_models([model], [split], num_threads=1, progress=False, working_size=32)
+    assert default[str(model)][split.name]["sad"] != pytest.approx(expected["sad"])  # the default clamp acts
