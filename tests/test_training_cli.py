@@ -201,3 +201,30 @@ def test_stage1_starts_each_lite_tnet_from_its_backbones_imagenet_file(preset, i
     # Both stems are (3, 3, 3, 32): equal values tell which file was loaded.
     np.testing.assert_array_equal(tnet.backbone.get_layer("stem_conv").kernel.numpy(),
                                   np.load(imagenet_file)["stem_conv/kernel"])
+
+
+def test_quiet_training_and_prediction_print_nothing_but_problems(data_dir, tmp_path, capfd, monkeypatch):
+    with_tiny_tnet(monkeypatch)
+    common = ["--data-dir", str(data_dir), "--input-size", "32", "--imagenet-weights", "none", "--val-fraction", "0",
+              "--steps-per-epoch", "1"]
+    capfd.readouterr()
+    assert pretrain_tnet.main(["train_tnet", *common, "--epochs", "1", "--out-dir", str(tmp_path / "loud")]) == 0
+    loud = capfd.readouterr().out
+    # Off a terminal: the data summary, one line per epoch and the closing summary.
+    assert "8 samples" in loud and " - loss: " in loud and "training done: best epoch" in loud
+    out = tmp_path / "quiet"
+    assert pretrain_tnet.main(["train_tnet", *common, "--epochs", "1", "--out-dir", str(out), "--quiet"]) == 0
+    assert pretrain_tnet.main(["train_tnet", *common, "--epochs", "2", "--out-dir", str(out), "--quiet",
+                               "--resume"]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert [row["epoch"] for row in csv.DictReader(open(out / checkpoints.LOG_CSV))] == ["1", "2"]
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "0.png").write_bytes((data_dir / "image" / "0.png").read_bytes())
+    (photos / "broken.png").write_bytes(b"not a png")
+    status = pretrain_tnet.main(["predict", "--input", str(photos), "--output", str(tmp_path / "trimaps"),
+                                 "--weights", str(out / checkpoints.BEST_WEIGHTS), "--input-size", "32", "--quiet"])
+    printed = capfd.readouterr()
+    assert status == 1 and printed.out == "" and printed.err.startswith(f"error: {photos / 'broken.png'}")
+    assert len(printed.err.strip().splitlines()) == 1 and (tmp_path / "trimaps" / "0.png").is_file()

@@ -76,6 +76,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                             "with TF_CONFIG (docs/training.md) (default: %(default)s)")
     group.add_argument("--mixed-precision", action="store_true",
                        help="compute in float16 with float32 weights and losses (for GPUs with tensor cores)")
+    add_quiet_argument(group)
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--quiet: the training tools print only problems (errors, skipped files; on stderr but for the
+    skipped files' lines)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only problems: errors (on stderr) and skipped files; no progress bar or "
+                             "epoch lines, no notes or summaries (log.csv and state.json keep every figure) "
+                             "(default: a progress bar on a terminal, one line per epoch in a log file)")
 
 
 def add_loss_weight_arguments(parser: argparse.ArgumentParser, with_trimap: bool) -> None:

@@ -23,6 +23,7 @@ from keras import ops
 
 from models.fusion import Fusion
 from shm import losses
+from shm.console import report
 from shm.io import sweep_stale_temporaries
 from shm.training import callbacks as training_callbacks
 from shm.training import checkpoints
@@ -153,6 +154,7 @@ class FitSettings:
     # (the bar's backspaces and colour codes would fill it).
     verbose: str | int = "auto"
     preset: str | None = None  # named in the closing summary's next commands
+    quiet: bool = False  # nothing printed (no Keras lines, notes or closing summary); errors still raise
 
 
 BATCH_SHAPES = {"image": (None, None, None, 3), "trimap": (None, None, None, 3), "alpha": (None, None, None, 1),
@@ -205,7 +207,7 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     with checkpoints.out_dir_lock(out_dir) if chief else contextlib.nullcontext():
         if chief:
             for path in sweep_stale_temporaries(out_dir):
-                print(f"removed {path}: a temporary file of an interrupted run")
+                report(f"removed {path}: a temporary file of an interrupted run", settings.quiet)
         if not settings.resume:
             checkpoints.refuse_existing_run(out_dir)
         return _fit(build_trainer, train_data, val_data, settings, strategy, extra_callbacks, validators, monitor,
@@ -220,9 +222,10 @@ def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, e
         trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         trainer(next(iter(train_data)))  # create every variable before a resume state is loaded
         trainer.optimizer.build(trainer.trainable_variables)
-    initial_epoch = checkpoints.restore(trainer, out_dir) if settings.resume else 0
+    initial_epoch = checkpoints.restore(trainer, out_dir, settings.quiet) if settings.resume else 0
     if initial_epoch >= settings.epochs:
-        print(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {settings.epochs}); nothing to do")
+        report(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {settings.epochs}); nothing to do",
+               settings.quiet)
         return trainer
 
     if monitor is None:
@@ -243,11 +246,12 @@ def _fit(build_trainer, train_data, val_data, settings: FitSettings, strategy, e
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / checkpoints.TENSORBOARD_DIR),
                                                      update_freq="epoch", profile_batch=0))
     verbose = (1 if sys.stdout.isatty() else 2) if settings.verbose == "auto" else settings.verbose
+    verbose = 0 if settings.quiet else verbose
     trainer.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=initial_epoch,
                 steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, shuffle=False,
                 verbose=verbose if chief else 0)
     if chief:
-        print(training_summary(trainer.stage, out_dir, monitor, history.rows, settings.preset))
+        report(training_summary(trainer.stage, out_dir, monitor, history.rows, settings.preset), settings.quiet)
     return trainer
 
 
