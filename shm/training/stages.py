@@ -30,7 +30,7 @@ from shm.losses import LossWeights
 from shm.training.callbacks import PhotoValidation
 from shm.training.checkpoints import load_weights_checked
 from shm.training.distribute import make_strategy, set_mixed_precision
-from shm.training.engine import FitSettings, StageTrainer, fit_stage
+from shm.training.engine import STAGES, FitSettings, StageTrainer, fit_stage
 from shm.trimap import to_png_values
 from shm.upsampling import resize
 from shm.validation import ValidationSplit
@@ -122,7 +122,7 @@ def _discover(folder: Path, list_file: str | None, label: str, needs_colours: bo
     without = sum(s.fg is None or s.bg is None for s in samples)
     if without and needs_colours:
         report(f"note: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
-              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)", quiet)
+               "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)", quiet)
     return list(samples)
 
 
@@ -261,7 +261,7 @@ def build_trainer(stage: str, options: TrainOptions) -> StageTrainer:
         return StageTrainer(build_mnet_for_training(options.preset, options.mnet_init, quiet=options.quiet), "mnet",
                             loss_weights=options.loss_weights)
     if stage != "shm":
-        raise ValueError(f"stage must be one of tnet, mnet, shm, got {stage!r}")
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     _require_stage_weights(options)
     model = build_shm_from_stages(options.preset, options.tnet_weights, options.mnet_weights)
     _freeze_if_asked(options, model.tnet)
