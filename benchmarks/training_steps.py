@@ -148,8 +148,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def render(summary: list[dict], failures: list[str], command: str, load_before, load_after,
-           args: argparse.Namespace) -> str:
+def render(summary: list[dict], failures: list[str], command: str, load_before: float | None,
+           load_after: float | None, args: argparse.Namespace) -> str:
     data = f"`{', '.join(args.data_dir)}`" if args.data_dir else "synthetic people (`shm.synthetic`)"
     lines = [START_MARK, "## Training steps", "",
              f"`{command}`, {datetime.date.today().isoformat()}; {machine_description(load_before, load_after)}.",
