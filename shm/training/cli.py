@@ -80,12 +80,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--quiet: the training tools print only problems (errors, skipped files; on stderr but for the
-    skipped files' lines)."""
+    """--quiet of the training tools: only problems are printed (error lines on stderr, skipped data files)."""
     parser.add_argument("--quiet", action="store_true",
                         help="print only problems: errors (on stderr) and skipped files; no progress bar or "
-                             "epoch lines, no notes or summaries (log.csv and state.json keep every figure) "
-                             "(default: a progress bar on a terminal, one line per epoch in a log file)")
+                             "epoch lines, no notes or summaries (a training's log.csv and state.json keep every "
+                             "figure) (default: a progress bar on a terminal, one line per epoch in a log file)")
 
 
 def add_loss_weight_arguments(parser: argparse.ArgumentParser, with_trimap: bool) -> None:
