@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shm.console import report_error
+from shm.console import report, report_error
 from shm.evaluation import (CSV_COLUMNS, EvaluationError, check_outputs_are_not_inputs, evaluate_folders, plot_errors,
                             plot_path_for, summary_table, write_csv)
 from shm.upsampling import clamp_margin
@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "beside it with the suffix .png (default: none, terminal summary only)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar (default: shown on a terminal, never in a log file)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the results table (stdout) and errors (stderr): no progress bar, no "
+                             "'wrote' lines (default: a progress bar on a terminal, and the files written)")
     group = parser.add_argument_group("scoring models on validation splits (instead of --pred / --gt)")
     group.add_argument("--model", type=Path, nargs="*",
                        help="SHM model files (.onnx, .keras, .tflite...) to score beside the shipped model "
@@ -60,12 +63,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def show_progress(args: argparse.Namespace) -> bool:
+    return not (args.no_progress or args.quiet)
+
+
 def score_models(args: argparse.Namespace) -> int:
     from shm.validation import ValidationSplit, comparison_table, compare_models
 
     try:
         splits = [ValidationSplit.from_folder(folder) for folder in args.split]
-        results = compare_models(["shipped", *args.model], splits, args.threads, progress=not args.no_progress,
+        results = compare_models(["shipped", *args.model], splits, args.threads, progress=show_progress(args),
                                  working_size=args.working_size, clamp=args.clamp)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -88,16 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         except EvaluationError as error:
             print(f"error: --csv {error}", file=sys.stderr)
             return 2
-    evaluation = evaluate_folders(args.pred, args.gt, args.trimap, progress=not args.no_progress,
+    evaluation = evaluate_folders(args.pred, args.gt, args.trimap, progress=show_progress(args),
                                   on_failure=report_error)
     if not evaluation.results and not evaluation.failures:
         print(f"error: --pred {args.pred}: no images found", file=sys.stderr)
         return 2
     print(summary_table(evaluation.results, evaluation.failures))
     if args.csv is not None:
-        print(f"wrote {write_csv(args.csv, evaluation.results)}")
+        report(f"wrote {write_csv(args.csv, evaluation.results)}", args.quiet)
         if evaluation.results:
-            print(f"wrote {plot_errors(plot_path_for(args.csv), evaluation.results)}")
+            report(f"wrote {plot_errors(plot_path_for(args.csv), evaluation.results)}", args.quiet)
     return 1 if evaluation.failures else 0
 
 

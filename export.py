@@ -58,36 +58,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: every core)")
     parser.add_argument("--benchmark", action="store_true",
                         help="also time the export: batch 1, median of 5 calls after 2 warm-up calls (default: off)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (on stderr) and the --benchmark line: no progress or notes, no "
+                             "report of the export (default: what is exported, then its path, size and "
+                             "difference from the Keras model)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from shm.backends import load_backend
-    from shm.console import quiet_tensorflow
+    from shm.console import quiet_tensorflow, report
     from shm.export import benchmark, export_model
     from shm.io import stop_on_sigterm_like_sigint, sweep_stale_temporaries
 
     quiet_tensorflow()  # its start-up lines would bury the report
     stop_on_sigterm_like_sigint()
     for path in sweep_stale_temporaries(Path(args.output).parent):
-        print(f"note: removed {path}, a temporary of an interrupted export")
-    print(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", flush=True)
+        report(f"note: removed {path}, a temporary of an interrupted export", args.quiet)
+    report(f"exporting {args.weights} as {args.format} ({args.quantize or 'float32'}) ...", args.quiet)
     try:
-        report = export_model(args.weights, args.format, args.output, quantize=args.quantize, preset=args.preset,
+        result = export_model(args.weights, args.format, args.output, quantize=args.quantize, preset=args.preset,
                               input_size=args.input_size, num_threads=args.threads,
                               dynamic_size=args.dynamic_size, overwrite=args.overwrite)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(report.describe())
+    report(result.describe(), args.quiet)
     if args.benchmark:
-        runner = load_backend(report.path, args.format, num_threads=args.threads, trust_savedmodel=True)
-        size = report.input_size
+        runner = load_backend(result.path, args.format, num_threads=args.threads, trust_savedmodel=True)
+        size = result.input_size
         seconds = benchmark(runner, size)
         print(f"benchmark: {args.format} ({args.quantize or 'float32'}) at {size[0]}x{size[1]}, batch 1: "
               f"median {seconds * 1000:.1f} ms of 5 calls after 2 warm-up calls, "
-              f"{report.size_bytes / 2**20:.2f} MiB")
+              f"{result.size_bytes / 2**20:.2f} MiB")
     return 0
 
 

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from models.presets import PRESETS
-from shm.training.cli import add_common_arguments, run_cli, run_stage
+from shm.training.cli import add_common_arguments, add_quiet_argument, run_cli, run_stage
 from shm.training.stages import predict_trimaps, train_tnet
 
 
@@ -58,13 +58,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     predict.add_argument("--working-size", "--input-size", type=int, dest="working_size",
                          help="the longer side photos are seen at, as by inference.py (default: the preset's, "
                               "320 lite, 512 pspnet50)")
+    add_quiet_argument(predict)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "predict":
-        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.working_size)
+        return run_cli(predict_trimaps, args.input, args.output, args.weights, args.preset, args.working_size,
+                       args.quiet)
     return run_stage(train_tnet, args)
 
 

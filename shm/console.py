@@ -83,4 +83,6 @@ def report_error(message: str) -> None:
 def report(message: str, quiet: bool = False, file=None) -> None:
     """A line for people (stdout by default), around any progress bar; nothing when `quiet`."""
     if not quiet:
-        tqdm.write(message, file=file or sys.stdout)
+        file = file or sys.stdout
+        tqdm.write(message, file=file)
+        file.flush()  # seen at once in a log file too, before a long step

@@ -1,6 +1,7 @@
 """evaluate.py and shm.evaluation: pairing, CSV, plot, RGBA ground truth, and bad input."""
 
 import csv
+import io
 import json
 import shutil
 import subprocess
@@ -126,11 +127,12 @@ def test_script_help_runs_without_tensorflow():
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    for flag in ("--pred", "--gt", "--trimap", "--csv", "--no-progress", "--model", "--split", "--threads"):
+    for flag in ("--pred", "--gt", "--trimap", "--csv", "--no-progress", "--quiet", "--model", "--split", "--threads",
+                 "--working-size", "--clamp"):
         assert flag in result.stdout
     words = " ".join(result.stdout.split())  # argparse wraps the help lines
     assert "required without --model)" in words and "required with --pred)" in words
-    assert words.count("(default:") == 4 and "(none: the shipped model alone)" in words
+    assert words.count("(default:") == 7 and "(none: the shipped model alone)" in words
     assert "python evaluate.py --pred" in result.stdout  # the docstring's example
 
 
@@ -197,3 +199,29 @@ def test_an_inference_output_folder_is_evaluated_by_its_alphas(tmp_path, capsys)
     assert evaluate.main(["--pred", str(pred_dir), "--gt", str(gt_dir), "--no-progress"]) == 0
     text = capsys.readouterr()
     assert text.err == "" and text.out.startswith("2 image(s) evaluated, 0 failed")
+
+
+def test_quiet_prints_the_table_and_errors_only(tmp_path, capsys, monkeypatch):
+    pred_dir, gt_dir, _ = _folders(tmp_path)
+    for name in ("a", "b"):
+        _save(pred_dir / f"{name}.png", [[0, 255], [0, 51]])
+        _save(gt_dir / f"{name}.png", [[0, 255], [255, 51]])
+    (pred_dir / "c.png").write_bytes(b"not a png")
+    _save(gt_dir / "c.png", [[0, 255], [255, 51]])
+
+    class Terminal(io.StringIO):  # where progress bars show
+        def isatty(self):
+            return True
+
+    def run(*flags):
+        monkeypatch.setattr(sys, "stderr", Terminal())
+        status = evaluate.main(["--pred", str(pred_dir), "--gt", str(gt_dir), "--csv", str(tmp_path / "e.csv"),
+                                *flags])
+        return status, capsys.readouterr().out, sys.stderr.getvalue()
+
+    status, out, err = run()
+    assert status == 1 and "evaluating" in err and "wrote " in out  # the bar, the files written
+    status, out, err = run("--quiet")
+    assert status == 1 and "2 image(s) evaluated, 1 failed" in out and "wrote " not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "c.png" in lines[0]

@@ -246,6 +246,18 @@ def test_cli_exports_with_benchmark_and_reports_errors_in_one_line(weights_path,
     assert err == [f"error: {tmp_path / 'nope.keras'}: no such model file"]
 
 
+def test_quiet_cli_prints_only_errors_and_the_benchmark(weights_path, tmp_path, capfd):
+    capfd.readouterr()
+    assert cli.main(["--weights", str(weights_path), "--format", "keras", "--output", str(tmp_path / "m.keras"),
+                     "--quiet"]) == 0
+    assert capfd.readouterr() == ("", "") and load_backend(tmp_path / "m.keras").input_size is None
+    assert cli.main(["--weights", str(weights_path), "--format", "keras", "--output", str(tmp_path / "b.keras"),
+                     "--quiet", "--benchmark"]) == 0
+    printed = capfd.readouterr()
+    assert printed.out.startswith("benchmark: keras (float32)") and len(printed.out.splitlines()) == 1
+    assert printed.err == ""
+
+
 def test_training_checkpoint_exports_with_its_preset(tmp_path):
     keras.utils.set_random_seed(0)
     model = SemanticHumanMatting.from_preset("lite")  # the real lite network: the preset's own

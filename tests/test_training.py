@@ -86,7 +86,7 @@ def test_validation_data_of_unknown_length_is_not_reported_as_running_out(tmp_pa
     unknown_length = dataset(arrays).filter(lambda batch: True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit_stage(lambda: StageTrainer(tiny_shm(), "shm"), dataset(arrays), unknown_length, _settings(tmp_path, 2))
+        fit_stage(lambda: StageTrainer(tiny_shm(), "shm"), dataset(arrays), unknown_length, engine_options(tmp_path, 2))
     assert not [w for w in caught if "ran out of data" in str(w.message)]
     rows = list(csv.DictReader(open(tmp_path / checkpoints.LOG_CSV)))
     assert len(rows) == 2 and float(rows[1]["val_sad"]) > 0

@@ -262,7 +262,7 @@ def test_photo_validation_sees_the_photos_as_the_runs_validation_data_do(flags, 
     options = options_from_args(combined_model.parse_args([
         "--data-dir", str(folder), "--val-dir", str(folder), "--out-dir", str(tmp_path / "run"), "--tnet-weights", "t",
         "--mnet-weights", "m", "--photo-val-dir", str(folder), "--batch-size", "1", *flags]))
-    _, val, _ = stages._datasets(options, "shm")
+    _, val, _ = stages.stage_datasets(options, "shm")
     seen_by_data = tuple(next(iter(val))["image"].shape[1:3])
     callback = stages.photo_validation(options, [ValidationSplit.from_folder(folder)])
     callback.set_model(StageTrainer(tiny_shm_exports.tiny_model(), "shm"))
@@ -309,3 +309,30 @@ def test_stage1_starts_each_lite_tnet_from_its_backbones_imagenet_file(preset, i
     # Both stems are (3, 3, 3, 32): equal values tell which file was loaded.
     np.testing.assert_array_equal(tnet.backbone.get_layer("stem_conv").kernel.numpy(),
                                   np.load(imagenet_file)["stem_conv/kernel"])
+
+
+def test_quiet_training_and_prediction_print_nothing_but_problems(data_dir, tmp_path, capfd, monkeypatch):
+    with_tiny_tnet(monkeypatch)
+    common = ["--data-dir", str(data_dir), "--input-size", "32", "--imagenet-weights", "none", "--val-fraction", "0",
+              "--steps-per-epoch", "1"]
+    capfd.readouterr()
+    assert pretrain_tnet.main(["train_tnet", *common, "--epochs", "1", "--out-dir", str(tmp_path / "loud")]) == 0
+    loud = capfd.readouterr().out
+    # Off a terminal: the data summary, one line per epoch and the closing summary.
+    assert "8 samples" in loud and " - loss: " in loud and "training done: best epoch" in loud
+    out = tmp_path / "quiet"
+    assert pretrain_tnet.main(["train_tnet", *common, "--epochs", "1", "--out-dir", str(out), "--quiet"]) == 0
+    assert pretrain_tnet.main(["train_tnet", *common, "--epochs", "2", "--out-dir", str(out), "--quiet",
+                               "--resume"]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert [row["epoch"] for row in csv.DictReader(open(out / checkpoints.LOG_CSV))] == ["1", "2"]
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "0.png").write_bytes((data_dir / "image" / "0.png").read_bytes())
+    (photos / "broken.png").write_bytes(b"not a png")
+    status = pretrain_tnet.main(["predict", "--input", str(photos), "--output", str(tmp_path / "trimaps"),
+                                 "--weights", str(out / checkpoints.BEST_WEIGHTS), "--input-size", "32", "--quiet"])
+    printed = capfd.readouterr()
+    assert status == 1 and printed.out == "" and printed.err.startswith(f"error: {photos / 'broken.png'}")
+    assert len(printed.err.strip().splitlines()) == 1 and (tmp_path / "trimaps" / "0.png").is_file()

@@ -22,6 +22,7 @@ from typing import Iterator
 import keras
 
 from models.weights import load_weights
+from shm.console import report
 from shm.io import atomic_path
 
 BEST_WEIGHTS = "best.weights.h5"
@@ -102,13 +103,14 @@ def refuse_existing_run(out_dir: Path) -> None:
                               "pass --resume to continue it or choose another --out-dir")
 
 
-def restore(trainer: keras.Model, out_dir: Path) -> int:
-    """Load `out_dir`'s resume state into a built, compiled trainer; return the epoch to start at."""
+def restore(trainer: keras.Model, out_dir: Path, quiet: bool = False) -> int:
+    """Load `out_dir`'s resume state into a built, compiled trainer; return the epoch to start at
+    (`quiet`: without saying so)."""
     path = out_dir / RESUME_STATE
     if not path.exists():
-        print(f"{out_dir}: no {RESUME_STATE} to resume from; starting from epoch 1")
+        report(f"{out_dir}: no {RESUME_STATE} to resume from; starting from epoch 1", quiet)
         return 0
     load_weights_checked(trainer, path, "a resume state")
     epoch = int(trainer.completed_epochs.numpy())
-    print(f"{path}: resuming after epoch {epoch}")
+    report(f"{path}: resuming after epoch {epoch}", quiet)
     return epoch

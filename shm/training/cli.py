@@ -76,6 +76,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                             "with TF_CONFIG (docs/training.md) (default: %(default)s)")
     group.add_argument("--mixed-precision", action="store_true",
                        help="compute in float16 with float32 weights and losses (for GPUs with tensor cores)")
+    add_quiet_argument(group)
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--quiet of the training tools: only problems are printed (error lines on stderr, skipped data files)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only problems: errors (on stderr) and skipped files; no progress bar or "
+                             "epoch lines, no notes or summaries (a training's log.csv and state.json keep every "
+                             "figure) (default: a progress bar on a terminal, one line per epoch in a log file)")
 
 
 def add_loss_weight_arguments(parser: argparse.ArgumentParser, with_trimap: bool) -> None:

@@ -22,6 +22,7 @@ from keras import ops
 
 from models.fusion import Fusion
 from shm import losses
+from shm.console import report
 from shm.io import sweep_stale_temporaries
 from shm.training import callbacks as training_callbacks
 from shm.training import checkpoints
@@ -169,7 +170,8 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     `build_trainer` is called inside the strategy's scope. Of the run's `options` the engine reads
     `out_dir`, `resume`, the epochs and learning rate of the trainer's stage (`epochs_for`,
     `lr_for`), `final_lr_fraction`, `steps_per_epoch` (None: one pass over `train_data`),
-    `tensorboard`, `verbose` and `preset` (named in the closing summary); the rest is the stages'.
+    `tensorboard`, `verbose`, `quiet` (nothing printed; errors still raise) and `preset` (named in the
+    closing summary); the rest is the stages'.
     With `resume`, training goes on from `out_dir`'s resume state (network, optimiser, epoch);
     without it, an out-dir that already holds a run is refused, so no checkpoint is ever
     overwritten by mistake.
@@ -197,7 +199,7 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
     with checkpoints.out_dir_lock(out_dir) if chief else contextlib.nullcontext():
         if chief:
             for path in sweep_stale_temporaries(out_dir):
-                print(f"removed {path}: a temporary file of an interrupted run")
+                report(f"removed {path}: a temporary file of an interrupted run", options.quiet)
         if not options.resume:
             checkpoints.refuse_existing_run(out_dir)
         return _fit(build_trainer, train_data, val_data, options, strategy, extra_callbacks, validators, monitor,
@@ -213,9 +215,10 @@ def _fit(build_trainer, train_data, val_data, options: TrainOptions, strategy, e
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
         trainer(next(iter(train_data)))  # create every variable before a resume state is loaded
         trainer.optimizer.build(trainer.trainable_variables)
-    initial_epoch = checkpoints.restore(trainer, out_dir) if options.resume else 0
+    initial_epoch = checkpoints.restore(trainer, out_dir, options.quiet) if options.resume else 0
     if initial_epoch >= epochs:
-        print(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {epochs}); nothing to do")
+        report(f"{out_dir}: already trained for {initial_epoch} epochs (--epochs {epochs}); nothing to do",
+               options.quiet)
         return trainer
 
     if monitor is None:
@@ -237,11 +240,12 @@ def _fit(build_trainer, train_data, val_data, options: TrainOptions, strategy, e
                                                      update_freq="epoch", profile_batch=0))
     # "auto": the progress bar's backspaces and colour codes would fill a log file.
     verbose = (1 if sys.stdout.isatty() else 2) if options.verbose == "auto" else options.verbose
+    verbose = 0 if options.quiet else verbose
     trainer.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                 steps_per_epoch=options.steps_per_epoch, callbacks=callbacks, shuffle=False,
                 verbose=verbose if chief else 0)
     if chief:
-        print(training_summary(trainer.stage, out_dir, monitor, history.rows, options.preset))
+        report(training_summary(trainer.stage, out_dir, monitor, history.rows, options.preset), options.quiet)
     return trainer
 
 

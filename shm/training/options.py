@@ -44,6 +44,7 @@ class TrainOptions:
     resume: bool = False
     strategy: str = "default"
     mixed_precision: bool = False
+    quiet: bool = False  # print only problems: no Keras lines, notes or closing summary; errors still raise
     list_file: str | None = None
     val_dir: Sequence[Path] | None = None
     val_fraction: float = 0.1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -24,13 +23,13 @@ from models.mnet import build_mnet
 from models.shm import build_shm, resolve_preset
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
-from shm.console import progress
+from shm.console import progress, report, report_error
 from shm.inference import NetworkView
 from shm.io import ImageReadError, check_distinct_folders, list_images, read_image, write_png_atomic
 from shm.training.callbacks import PhotoValidation
 from shm.training.checkpoints import load_weights_checked
 from shm.training.distribute import make_strategy, set_mixed_precision
-from shm.training.engine import StageTrainer, fit_stage
+from shm.training.engine import STAGES, StageTrainer, fit_stage
 from shm.training.options import TrainOptions
 from shm.trimap import to_png_values
 from shm.upsampling import upsample_classes
@@ -49,15 +48,16 @@ def parse_data_dir(text: str | Path) -> tuple[Path, float]:
     return Path(folder), float(weight)
 
 
-def _discover(folder: Path, list_file: str | None, label: str, needs_colours: bool = False) -> list:
+def _discover(folder: Path, list_file: str | None, label: str, needs_colours: bool = False,
+              quiet: bool = False) -> list:
     samples = data.discover_samples(folder, list_file, skip_bad=True)
-    print(f"{label}{samples.summary()}")
-    for problem in samples.skipped:
+    report(f"{label}{samples.summary()}", quiet)
+    for problem in samples.skipped:  # a problem: shown even when quiet
         print(f"skipped: {problem}")
     without = sum(s.fg is None or s.bg is None for s in samples)
     if without and needs_colours:
-        print(f"note: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
-              "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)")
+        report(f"note: {folder}: {without} samples have no fg/ and bg/ colours: their compositional loss "
+               "compares alpha * image instead (python -m shm.alpha_from_mask estimates the colours)", quiet)
     return list(samples)
 
 
@@ -67,10 +67,11 @@ def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[l
     `needs_colours`: the stage has a compositional loss, so folders without fg/ and bg/ are noted."""
     if not options.data_dir:
         raise ValueError("--data-dir: no data folder given")
-    sources = [data.Source(_discover(folder, options.list_file, "", needs_colours), weight)
+    sources = [data.Source(_discover(folder, options.list_file, "", needs_colours, options.quiet), weight)
                for folder, weight in map(parse_data_dir, options.data_dir)]
     if options.val_dir is not None:
-        return sources, [s for folder in options.val_dir for s in _discover(folder, None, "validation: ")]
+        return sources, [s for folder in options.val_dir
+                         for s in _discover(folder, None, "validation: ", quiet=options.quiet)]
     if not 0.0 <= options.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {options.val_fraction}")
     if options.val_fraction == 0:
@@ -87,7 +88,7 @@ def split_samples(options: TrainOptions, needs_colours: bool = False) -> tuple[l
     return train_sources, held_out
 
 
-def _datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
+def stage_datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
     """The stage's training and validation data, and the training steps of one epoch (by default
     as many batches as the training samples fill)."""
     sources, val_samples = split_samples(options, needs_colours=stage != "tnet")
@@ -126,8 +127,8 @@ def freeze_backbone_batchnorm(tnet: keras.Model) -> int:
     return len(layers)
 
 
-def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
-                            imagenet_weights: str | None = None) -> tuple[keras.Model, keras.Model]:
+def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None, imagenet_weights: str | None = None,
+                            quiet: bool = False) -> tuple[keras.Model, keras.Model]:
     """(the network stage 1 trains on RGB [0, 1] of any valid size, the T-Net inside it whose
     weights are saved).
 
@@ -147,7 +148,7 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
     if ade20k_weights is not None:
         if preset != "pspnet50":
             raise ValueError(f"--ade20k-weights {ade20k_weights}: only the pspnet50 preset uses ADE20K weights")
-        print(load_ade20k_weights(tnet, ade20k_weights))
+        report(str(load_ade20k_weights(tnet, ade20k_weights)), quiet)
     if settings["tnet_mean"] is None and settings["tnet_size"] is None:
         return tnet, tnet
     image = keras.Input((None, None, 3), name="image")
@@ -162,12 +163,12 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None,
     return keras.Model(image, probs, name=f"{tnet.name}_on_rgb"), tnet
 
 
-def build_mnet_for_training(preset: str, mnet_init: str | None = None) -> keras.Model:
+def build_mnet_for_training(preset: str, mnet_init: str | None = None, quiet: bool = False) -> keras.Model:
     """The preset's M-Net; `mnet_init="hed"` loads HED's VGG16 encoder (paper-width M-Net only)."""
     mnet = build_mnet(**resolve_preset(preset)["mnet_kwargs"])
     init = mnet_init or ("hed" if preset == "pspnet50" else "none")
     if init == "hed":
-        print(load_hed_encoder(mnet))
+        report(str(load_hed_encoder(mnet)), quiet)
     elif init != "none":
         raise ValueError(f"--mnet-init must be 'hed' or 'none', got {init!r}")
     return mnet
@@ -176,31 +177,48 @@ def build_mnet_for_training(preset: str, mnet_init: str | None = None) -> keras.
 # --------------------------------------------------------------------------------------------------
 # the stages
 
+def build_trainer(stage: str, options: TrainOptions) -> StageTrainer:
+    """The trainer of `stage` (`"tnet"`, `"mnet"`, `"shm"`) as its training builds it, inside the
+    strategy's scope: the network with its starting weights, `--freeze-backbone-bn` applied."""
+    if stage == "tnet":
+        network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights, options.imagenet_weights,
+                                                quiet=options.quiet)
+        _freeze_if_asked(options, tnet)
+        return StageTrainer(network, "tnet", saved_network=tnet)
+    if stage == "mnet":
+        return StageTrainer(build_mnet_for_training(options.preset, options.mnet_init, quiet=options.quiet), "mnet",
+                            loss_weights=options.loss_weights)
+    if stage != "shm":
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    _require_stage_weights(options)
+    model = build_shm_from_stages(options.preset, options.tnet_weights, options.mnet_weights)
+    _freeze_if_asked(options, model.tnet)
+    return StageTrainer(model, "shm", loss_weights=options.loss_weights)
+
+
+def _require_stage_weights(options: TrainOptions) -> None:
+    if options.tnet_weights is None or options.mnet_weights is None:
+        raise ValueError("the end-to-end stage needs --tnet-weights and --mnet-weights (stages 1 and 2)")
+
+
+def _freeze_if_asked(options: TrainOptions, tnet: keras.Model) -> None:
+    if options.freeze_backbone_bn:
+        report(f"{freeze_backbone_batchnorm(tnet)} BatchNorm layers of the backbone frozen", options.quiet)
+
+
 def train_tnet(options: TrainOptions) -> StageTrainer:
     """Stage 1: the T-Net on trimaps made from the alphas; loss `L_t`."""
     strategy = _strategy(options)
-    train, val, steps = _datasets(options, "tnet")
-
-    def build() -> StageTrainer:
-        network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights, options.imagenet_weights)
-        if options.freeze_backbone_bn:
-            print(f"{freeze_backbone_batchnorm(tnet)} BatchNorm layers of the backbone frozen")
-        return StageTrainer(network, "tnet", saved_network=tnet)
-
-    return fit_stage(build, train, val, _one_pass(options, steps), strategy)
+    train, val, steps = stage_datasets(options, "tnet")
+    return fit_stage(lambda: build_trainer("tnet", options), train, val, _one_pass(options, steps), strategy)
 
 
 def train_mnet(options: TrainOptions) -> StageTrainer:
     """Stage 2: the M-Net on perturbed ground-truth trimaps (`alpha_p = F + U * alpha_r`); loss `L_p`
     with the raw-alpha part, over the edge band."""
     strategy = _strategy(options)
-    train, val, steps = _datasets(options, "mnet")
-
-    def build() -> StageTrainer:
-        return StageTrainer(build_mnet_for_training(options.preset, options.mnet_init), "mnet",
-                            loss_weights=options.loss_weights)
-
-    return fit_stage(build, train, val, _one_pass(options, steps), strategy)
+    train, val, steps = stage_datasets(options, "mnet")
+    return fit_stage(lambda: build_trainer("mnet", options), train, val, _one_pass(options, steps), strategy)
 
 
 def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -> keras.Model:
@@ -213,22 +231,16 @@ def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -
 
 def train_shm(options: TrainOptions) -> StageTrainer:
     """Stage 3: the whole SHM end to end from stages 1 and 2; loss `L = L_p + w_t L_t`."""
-    if options.tnet_weights is None or options.mnet_weights is None:
-        raise ValueError("the end-to-end stage needs --tnet-weights and --mnet-weights (stages 1 and 2)")
+    _require_stage_weights(options)
     strategy = _strategy(options)
-    train, val, steps = _datasets(options, "shm")
-
-    def build() -> StageTrainer:
-        model = build_shm_from_stages(options.preset, options.tnet_weights, options.mnet_weights)
-        if options.freeze_backbone_bn:
-            print(f"{freeze_backbone_batchnorm(model.tnet)} BatchNorm layers of the backbone frozen")
-        return StageTrainer(model, "shm", loss_weights=options.loss_weights)
+    train, val, steps = stage_datasets(options, "shm")
 
     validators, monitor = [], None
     if options.photo_val_dir:
         splits = [ValidationSplit.from_folder(folder) for folder in options.photo_val_dir]
         validators, monitor = [photo_validation(options, splits)], "val_photo_sad"
-    return fit_stage(build, train, val, _one_pass(options, steps), strategy, validators=validators, monitor=monitor)
+    return fit_stage(lambda: build_trainer("shm", options), train, val, _one_pass(options, steps), strategy,
+                     validators=validators, monitor=monitor)
 
 
 def photo_validation(options: TrainOptions, splits: Sequence[ValidationSplit]) -> PhotoValidation:
@@ -241,7 +253,7 @@ def photo_validation(options: TrainOptions, splits: Sequence[ValidationSplit]) -
 # T-Net prediction
 
 def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: str = "lite",
-                    working_size: int | None = None) -> int:
+                    working_size: int | None = None, quiet: bool = False) -> int:
     """Write `output_dir/<stem>.png` trimaps (0/128/255) of every photo in `input_dir`; return failures.
 
     `weights` (a stage-1 `best.weights.h5`) is only read. Each photo goes through the T-Net as
@@ -261,16 +273,16 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
     if not photos:
         raise ValueError(f"{input_dir}: no images")
     failures = 0
-    for path in progress(photos, unit="photo"):
+    for path in progress(photos, quiet, unit="photo"):
         try:
             rgb = read_image(path)
         except ImageReadError as error:
-            print(f"error: {error}", file=sys.stderr)
+            report_error(str(error))
             failures += 1
             continue
         network_input, _, box = view.network_input(rgb)
         probabilities = np.asarray(network(network_input[None], training=False))[0]
         classes = upsample_classes(probabilities[box], *rgb.shape[:2])
         write_png_atomic(output_dir / f"{path.stem}.png", np.asarray(to_png_values(classes)))
-    print(f"{len(photos) - failures} trimaps written to {output_dir}, {failures} failed")
+    report(f"{len(photos) - failures} trimaps written to {output_dir}, {failures} failed", quiet)
     return failures
