@@ -30,9 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_loss_weight_arguments(parser, with_trimap=True)
     group = parser.add_argument_group("stage weights")
     group.add_argument("--tnet-weights", type=Path, required=True,
-                       help="T-Net weights of stage 1 (pretrain_tnet.py's best.weights.h5)")
+                       help="T-Net weights of stage 1 (pretrain_tnet.py's best.weights.h5), or a whole SHM model "
+                            "(.keras, e.g. weights/shm_lite.keras) whose T-Net starts this stage")
     group.add_argument("--mnet-weights", type=Path, required=True,
-                       help="M-Net weights of stage 2 (pretrain_mnet.py's best.weights.h5)")
+                       help="M-Net weights of stage 2 (pretrain_mnet.py's best.weights.h5), or a whole SHM model "
+                            "(.keras) whose M-Net starts this stage: both flags on weights/shm_lite.keras go on "
+                            "training the shipped model")
     group.add_argument("--freeze-backbone-bn", action="store_true",
                        help="keep the ImageNet backbone's BatchNorm layers as ImageNet left them (inference mode, "
                             "statistics and scales not trained); default: they train with the rest")

@@ -336,3 +336,20 @@ def test_quiet_training_and_prediction_print_nothing_but_problems(data_dir, tmp_
     printed = capfd.readouterr()
     assert status == 1 and printed.out == "" and printed.err.startswith(f"error: {photos / 'broken.png'}")
     assert len(printed.err.strip().splitlines()) == 1 and (tmp_path / "trimaps" / "0.png").is_file()
+
+
+def test_stage_3_can_start_from_a_whole_shm_model(tmp_path):
+    from models.shm import build_shm
+
+    rng = np.random.default_rng(0)
+    shipped = build_shm("lite")
+    shipped.tnet.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in shipped.tnet.get_weights()])
+    shipped.save(tmp_path / "model.keras")
+    model = stages.build_shm_from_stages("lite", tmp_path / "model.keras", tmp_path / "model.keras")
+    for part in ("tnet", "mnet"):
+        for loaded, saved in zip(getattr(model, part).get_weights(), getattr(shipped, part).get_weights()):
+            np.testing.assert_array_equal(loaded, saved)
+    tiny = tmp_path / "tiny.keras"
+    tiny_shm_exports.tiny_model().save(tiny)
+    with pytest.raises(checkpoints.CheckpointError, match="its tnet does not fit as T-Net weights"):
+        stages.build_shm_from_stages("lite", tiny, tmp_path / "model.keras")

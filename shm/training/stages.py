@@ -27,7 +27,7 @@ from shm.console import progress, report, report_error
 from shm.inference import NetworkView
 from shm.io import ImageReadError, check_distinct_folders, list_images, read_image, write_png_atomic
 from shm.training.callbacks import PhotoValidation
-from shm.training.checkpoints import load_weights_checked
+from shm.training.checkpoints import CheckpointError, load_weights_checked
 from shm.training.distribute import make_strategy, set_mixed_precision
 from shm.training.engine import STAGES, StageTrainer, fit_stage
 from shm.training.options import TrainOptions
@@ -222,11 +222,27 @@ def train_mnet(options: TrainOptions) -> StageTrainer:
 
 
 def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -> keras.Model:
-    """The SHM model of `preset` with the T-Net and M-Net weights of stages 1 and 2."""
+    """The SHM model of `preset` with the T-Net and M-Net weights of stages 1 and 2, each a stage's
+    `best.weights.h5` or a whole SHM model saved as `.keras` (such as the shipped
+    `weights/shm_lite.keras`, to go on training it), whose T-Net or M-Net is taken."""
     model = build_shm(preset)
-    load_weights_checked(model.tnet, tnet_weights, f"T-Net weights of preset {preset!r} (--tnet-weights)")
-    load_weights_checked(model.mnet, mnet_weights, f"M-Net weights of preset {preset!r} (--mnet-weights)")
+    for part, path, flag in (("tnet", tnet_weights, "--tnet-weights"), ("mnet", mnet_weights, "--mnet-weights")):
+        what = f"{'T-Net' if part == 'tnet' else 'M-Net'} weights of preset {preset!r} ({flag})"
+        if Path(path).suffix == ".keras":
+            _copy_part(getattr(model, part), Path(path), part, what)
+        else:
+            load_weights_checked(getattr(model, part), path, what)
     return model
+
+
+def _copy_part(network: keras.Model, path: Path, part: str, what: str) -> None:
+    from shm.backends import ModelFileError, load_shm_model
+
+    try:
+        source = getattr(load_shm_model(path), part).get_weights()
+        network.set_weights(source)
+    except (ModelFileError, ValueError) as error:
+        raise CheckpointError(f"{path}: its {part} does not fit as {what} ({error})") from None
 
 
 def train_shm(options: TrainOptions) -> StageTrainer:
