@@ -196,7 +196,7 @@ def prepare_pair(pair: Pair, settings: PrepareSettings) -> None:
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         raise ValueError(f"{pair.image}: matting failed ({error})") from None
     io.write_png_atomic(outputs["alpha"], result.alpha)
-    io.write_png_atomic(outputs["trimap"], tm.to_png_values(result.trimap).numpy())
+    io.write_png_atomic(outputs["trimap"], tm.to_png_values(result.trimap))
     io.write_png_atomic(outputs["fg"], result.fg)
     io.write_png_atomic(outputs["bg"], result.bg)
     _place_image(pair.image, outputs["image"], settings.copy_images)

@@ -130,8 +130,9 @@ def _fuse_band(image: np.ndarray, alpha: np.ndarray, mean_foreground: np.ndarray
     return image
 
 
-def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """`alpha F + (1 - alpha) B` as uint8 RGB; `background` is RGB (H, W, 3) or one colour (3,).
+def composite_uint8(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """`shm.compositing.composite` (`alpha F + (1 - alpha) B`) as uint8 RGB, for outputs and the
+    camera preview; `background` is RGB (H, W, 3) or one colour (3,).
 
     Inputs may be uint8 or float in [0, 1]; worked out in bands of rows (no full-size float copies).
     """

@@ -36,8 +36,6 @@ from shm.upsampling import DEFAULT_CLAMP, clamp_alpha, guided_upsample, resize, 
 if TYPE_CHECKING:
     import keras
 
-# Dynamic-size models get sides that are multiples of every preset's size multiple (shm.geometry).
-SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
 
@@ -123,7 +121,7 @@ class NetworkView:
 
     working_size: int | None
     fixed_size: tuple[int, int] | None = None
-    size_multiple: int = SIZE_MULTIPLE
+    size_multiple: int = DEFAULT_SIZE_MULTIPLE
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the network runs at for a photo of `height` x `width`."""
@@ -175,7 +173,7 @@ class Matter:
 
     def __init__(self, model: "Runner | keras.Model", working_size: int | None = None,
                  guided_radius: int = 1, guided_eps: float = 1e-5, clamp: float = DEFAULT_CLAMP,
-                 size_multiple: int = SIZE_MULTIPLE):
+                 size_multiple: int = DEFAULT_SIZE_MULTIPLE):
         self.runner = model if isinstance(model, Runner) else load_backend(model)
         fixed_size = self.runner.input_size
         if working_size is None and fixed_size is None:
