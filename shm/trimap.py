@@ -215,13 +215,11 @@ def write_trimap_folder(input_dir: str | os.PathLike, output_dir: str | os.PathL
     if not 0.0 <= band_fraction[0] <= band_fraction[1]:
         raise ValueError(f"need 0 <= min <= max band fraction, got {band_fraction}")
     sources = io.list_images(input_dir)
-    inputs = {source.resolve() for source in sources}
+    io.check_no_input_overwritten([output_dir / f"{source.stem}.png" for source in sources], sources)
     targets: dict[Path, Path] = {}
     errors = []
     for source in sources:
         target = output_dir / f"{source.stem}.png"
-        if target.resolve() in inputs:
-            raise ValueError(f"{target}: output would overwrite an input file")
         if target in targets:
             errors.append(f"{source}: same name as {targets[target].name}, both would write {target}")
             print(f"error: {errors[-1]}", file=sys.stderr)
