@@ -12,7 +12,7 @@ from typing import Sequence
 import keras
 
 from models.efficientnet_lite import EfficientNetLite0
-from models.inverted_residual import InputSize, spatial_shape
+from models.inverted_residual import InputSize, spatial_shape, with_input_size_tuple
 from models.layers import BN_MOMENTUM, Normalize, ResizeLike
 from models.mobilenetv2 import MobileNetV2
 from models.weights import load_imagenet_backbone
@@ -94,10 +94,7 @@ class LightTNet(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict) -> "LightTNet":
-        config = dict(config)
-        if isinstance(config.get("input_size"), list):
-            config["input_size"] = tuple(config["input_size"])
-        return cls(**config)
+        return cls(**with_input_size_tuple(config))
 
 
 def build_light_tnet(input_size: InputSize = None, decoder_widths: Sequence[int] = (96, 64, 32, 16),

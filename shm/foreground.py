@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from shm.compositing import composite as matting_equation
-from shm.io import row_bands
+from shm.io import row_bands, to_uint8
 from shm.upsampling import RowUpsampler
 
 _EPS = 1e-5
@@ -147,5 +147,5 @@ def composite_uint8(foreground: np.ndarray, alpha: np.ndarray, background: np.nd
         band_background = as_float(background if background.ndim == 1 else background[rows])
         blended = matting_equation(alpha[rows].astype(np.float32, copy=False)[..., None],
                                    as_float(foreground[rows]), band_background)
-        mixed[rows] = np.clip(np.rint(blended * 255.0), 0, 255)
+        mixed[rows] = to_uint8(blended)
     return mixed

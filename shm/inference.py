@@ -30,7 +30,7 @@ import numpy as np
 from shm.backends import ModelFileError, Runner, load_backend
 from shm.foreground import estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
-from shm.io import read_image
+from shm.io import read_image, to_uint8
 from shm.upsampling import DEFAULT_CLAMP, clamp_alpha, guided_upsample, resize, upsample_classes
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def as_rgb_uint8(image: "np.ndarray | str | os.PathLike") -> np.ndarray:
         if not np.all(np.isfinite(image)) or image.min() < -0.5 / 255 or image.max() > 1 + 0.5 / 255:
             raise ValueError(f"float pixels must be in [0, 1], got values in [{np.nanmin(image):g}, "
                              f"{np.nanmax(image):g}]: divide by 255 (or pass uint8)")
-        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(image)
     if np.issubdtype(image.dtype, np.integer) and (image.size == 0 or (image.min() >= 0 and image.max() <= 255)):
         return image.astype(np.uint8)
     raise ValueError(f"expected uint8 pixels, integers in 0..255 or floats in [0, 1], got {image.dtype} "
