@@ -126,11 +126,12 @@ def test_script_help_runs_without_tensorflow():
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    for flag in ("--pred", "--gt", "--trimap", "--csv", "--no-progress", "--model", "--split", "--threads"):
+    for flag in ("--pred", "--gt", "--trimap", "--csv", "--no-progress", "--model", "--split", "--threads",
+                 "--working-size", "--clamp"):
         assert flag in result.stdout
     words = " ".join(result.stdout.split())  # argparse wraps the help lines
     assert "required without --model)" in words and "required with --pred)" in words
-    assert words.count("(default:") == 4 and "(none: the shipped model alone)" in words
+    assert words.count("(default:") == 6 and "(none: the shipped model alone)" in words
     assert "python evaluate.py --pred" in result.stdout  # the docstring's example
 
 
