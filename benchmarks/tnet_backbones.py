@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.light_tnet import BACKBONES  # noqa: E402
+from models.light_tnet import BACKBONES, SIZE_MULTIPLE  # noqa: E402
 from models.profiling import count_flops, time_calls  # noqa: E402
 from shm.backends import FrozenInference  # noqa: E402
 
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="ONNX Runtime intra-op threads (default: one per core, as the shipped runner; "
                              "1 is steadier on a machine busy with other jobs)")
     args = parser.parse_args(argv)
-    if any(side <= 0 or side % 32 for side in args.size):
-        parser.error(f"--size {args.size[0]} {args.size[1]}: both must be positive multiples of 32")
+    if any(side <= 0 or side % SIZE_MULTIPLE for side in args.size):
+        parser.error(f"--size {args.size[0]} {args.size[1]}: both must be positive multiples of {SIZE_MULTIPLE}")
     rows = measure(args.backbones, tuple(args.size), args.rounds, args.repeats, args.onnx_threads)
     print(f"load average before the table: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(table(rows, tuple(args.size)))

@@ -16,9 +16,6 @@ checkpoints, log.csv and curves.png stay in --out-dir.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,11 +33,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from models.light_tnet import build_light_tnet  # noqa: E402
+from models.presets import PRESETS  # noqa: E402
 from models.shm import build_shm  # noqa: E402
 from shm import data  # noqa: E402
-from shm.io import atomic_path  # noqa: E402
 from shm.training import StageTrainer, TrainOptions, fit_stage  # noqa: E402
 from shm.training.stages import build_mnet_for_training, build_tnet_for_training  # noqa: E402
+from report import machine_description, write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "training.md"
 
@@ -57,21 +55,10 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def write_doc_section(name: str, text: str, path: Path | None = None) -> None:
-    """Replace the text between `<!-- name -->` and `<!-- /name -->` in `path` (default docs/training.md;
-    appended if absent)."""
-    path = path or DOC
+def write_doc_section(name: str, text: str) -> None:
+    """`report.write_section` of docs/training.md's section between `<!-- name -->` and `<!-- /name -->`."""
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    block = f"{start}\n{text.strip()}\n{end}"
-    document = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    document = pattern.sub(lambda _: block, document) if pattern.search(document) else f"{document.rstrip()}\n\n{block}\n"
-    with atomic_path(path) as temporary:
-        temporary.write_text(document)
-
-
-def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, TF {tf.__version__}"
+    write_section(DOC, f"{start}\n{text.strip()}\n{end}", start, end)
 
 
 def synthetic_samples(folder: Path, n: int, size: int) -> list:
@@ -104,7 +91,7 @@ def run_training(args: argparse.Namespace) -> None:
     write_doc_section("benchmark-train-synthetic", f"""
 Light SHM trained end to end for {minutes:.1f} minutes ({steps} steps of batch {args.batch_size} at
 {args.size}x{args.size}, Adam from {args.lr:g}) on {args.n_train} synthetic photos,
-validated on {args.n_val} others ({machine()}, {time.strftime('%Y-%m-%d')}):
+validated on {args.n_val} others ({machine_description()}, {time.strftime('%Y-%m-%d')}):
 
 | | validation SAD (whole image, /1000) | validation MSE | validation loss |
 | --- | --- | --- | --- |
@@ -139,16 +126,19 @@ def random_batch(batch_size: int, size: int) -> dict:
 
 
 def run_step_times(args: argparse.Namespace) -> None:
-    cases = [("lite", "tnet", 320), ("lite", "mnet", 320), ("lite", "shm", 320),
-             ("pspnet50", "tnet", 473), ("pspnet50", "mnet", 320)]
+    # T-Nets at their preset's size (pspnet50's own 473), the M-Nets and the whole model at one size
+    # for both presets, so that their times compare.
+    tnet_size = {preset: PRESETS[preset]["tnet_size"] or PRESETS[preset]["working_size"] for preset in PRESETS}
+    common = PRESETS["lite"]["working_size"]
+    cases = [("lite", "tnet", tnet_size["lite"]), ("lite", "mnet", common), ("lite", "shm", common),
+             ("pspnet50", "tnet", tnet_size["pspnet50"]), ("pspnet50", "mnet", common)]
     rows = []
     for preset, stage, size in cases:
         if args.presets and preset not in args.presets:
             continue
         keras.utils.set_random_seed(0)
         if stage == "tnet":
-            network, tnet = build_tnet_for_training(preset, size if preset == "pspnet50" else None,
-                                                    imagenet_weights="none")
+            network, tnet = build_tnet_for_training(preset, imagenet_weights="none")
             trainer = StageTrainer(network, "tnet", saved_network=tnet)
         elif stage == "mnet":
             trainer = StageTrainer(build_mnet_for_training(preset, "none"), "mnet")
@@ -162,7 +152,7 @@ def run_step_times(args: argparse.Namespace) -> None:
     command = (f"python benchmarks/train_synthetic.py --step-times --batch-size {args.batch_size} "
                f"--steps {args.steps}" + (f" --presets {presets}" if presets else ""))
     write_doc_section("benchmark-step-times", f"""
-Seconds per training step (median of {args.steps} after 2 warm-up steps; {machine()}, shared with
+Seconds per training step (median of {args.steps} after 2 warm-up steps; {machine_description()}, shared with
 other jobs while measured, so treat them as upper bounds; {time.strftime('%Y-%m-%d')}):
 
 | preset | stage | size | batch | s / step |

@@ -33,6 +33,7 @@ _LAZY_NAMES = {
     "load_hed_encoder": "models.weights",
     "load_imagenet_backbone": "models.weights",
     "resolve_preset": "models.shm",
+    "tnet_on_rgb": "models.shm",
 }
 
 __all__ = sorted(_LAZY_NAMES)

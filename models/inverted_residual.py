@@ -56,6 +56,15 @@ def block_specs_from_table(table: tuple[tuple[int, ...], ...], stem_channels: in
     return specs
 
 
+def with_input_size_tuple(config: dict) -> dict:
+    """A network's saved config as its constructor takes it: an (H, W) `input_size`, which JSON
+    stored as a list, back as a tuple."""
+    config = dict(config)
+    if isinstance(config.get("input_size"), list):
+        config["input_size"] = tuple(config["input_size"])
+    return config
+
+
 def spatial_shape(input_size: InputSize) -> tuple[int | None, int | None]:
     """`None`, `n` or `(h, w)` as an (h, w) pair (None = dynamic)."""
     if input_size is None:
@@ -164,7 +173,4 @@ class InvertedResidualBackbone(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict) -> "InvertedResidualBackbone":
-        config = dict(config)
-        if isinstance(config.get("input_size"), list):
-            config["input_size"] = tuple(config["input_size"])
-        return cls(**config)
+        return cls(**with_input_size_tuple(config))

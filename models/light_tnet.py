@@ -11,17 +11,17 @@ from typing import Sequence
 
 import keras
 
-from models.efficientnet_lite import EfficientNetLite0
-from models.inverted_residual import InputSize, spatial_shape
+from models.inverted_residual import InputSize, spatial_shape, with_input_size_tuple
 from models.layers import BN_MOMENTUM, Normalize, ResizeLike
-from models.mobilenetv2 import MobileNetV2
-from models.weights import load_imagenet_backbone
+from models.weights import IMAGENET_BACKBONES, load_imagenet_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Both were trained on ImageNet normalised with IMAGENET_MEAN / IMAGENET_STD and give their skip
-# features at the same strides; `backbone=` takes these names.
-BACKBONES = {backbone.DEFAULT_NAME: backbone for backbone in (MobileNetV2, EfficientNetLite0)}
+# features at the same strides; `backbone=` takes these names, those of `models.weights`' registry.
+BACKBONES = {name: entry.backbone_class for name, entry in IMAGENET_BACKBONES.items()}
+# Every side a multiple of the deepest feature's stride (the backbones' five stride-2 steps).
+SIZE_MULTIPLE = 2 ** 5
 # The decoder climbs these backbone features, deepest first, one stage per entry of `decoder_widths`.
 SKIP_FEATURES = ("stride16", "stride8", "stride4", "stride2")
 N_CLASSES = 3
@@ -59,8 +59,8 @@ class LightTNet(keras.Model):
                              f"(strides 16, 8, 4, 2), got {decoder_widths}")
         height, width = spatial_shape(input_size)
         for side in (height, width):
-            if side is not None and side % 32:
-                raise ValueError(f"LightTNet: input_size {input_size} is not a multiple of 32")
+            if side is not None and side % SIZE_MULTIPLE:
+                raise ValueError(f"LightTNet: input_size {input_size} is not a multiple of {SIZE_MULTIPLE}")
         image = keras.Input(shape=(height, width, 3), name="image")
         backbone_model = BACKBONES[backbone](input_size=input_size, include_head=backbone_head)
         features = backbone_model(Normalize(IMAGENET_MEAN, IMAGENET_STD, name="imagenet_normalize")(image))
@@ -94,10 +94,7 @@ class LightTNet(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict) -> "LightTNet":
-        config = dict(config)
-        if isinstance(config.get("input_size"), list):
-            config["input_size"] = tuple(config["input_size"])
-        return cls(**config)
+        return cls(**with_input_size_tuple(config))
 
 
 def build_light_tnet(input_size: InputSize = None, decoder_widths: Sequence[int] = (96, 64, 32, 16),

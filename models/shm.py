@@ -22,6 +22,27 @@ from models.mnet import SIZE_MULTIPLE, MNet
 from models.presets import PRESETS
 
 
+def tnet_on_rgb(tnet: keras.Model, image: keras.KerasTensor, tnet_size: int | None = None,
+                tnet_mean: Sequence[float] | None = None, tnet_std: Sequence[float] | None = None) -> keras.KerasTensor:
+    """The T-Net's (B, H, W, 3) probabilities of `image` (a Keras tensor of RGB [0, 1] at the
+    model's size): the SHM graph's T-Net path, and stage 1's network (`shm.training.stages`).
+
+    `tnet_size`: the T-Net's own working size; the image is resized to it and the probabilities
+    back to the image's size. `tnet_mean` / `tnet_std`: a `Normalize` in front of a T-Net that
+    takes preprocessed input. Without either the T-Net sees `image` as it is.
+    """
+    tnet_input = image
+    if tnet_size is not None:
+        tnet_input = Resize(tnet_size, tnet_size, name="tnet_resize")(image)
+    if tnet_mean is not None:
+        tnet_input = Normalize(tnet_mean, tnet_std, name="tnet_normalize")(tnet_input)
+    trimap = tnet(tnet_input)
+    if tnet_size is not None:
+        # Bilinear weights sum to 1, so the resized probabilities still sum to 1.
+        trimap = ResizeLike(name="trimap_resize")([trimap, image])
+    return trimap
+
+
 @keras.saving.register_keras_serializable(package="shm")
 class SemanticHumanMatting(keras.Model):
     """SHM built from a T-Net and an M-Net instance (their weights are this model's weights).
@@ -57,15 +78,7 @@ class SemanticHumanMatting(keras.Model):
             raise ValueError("give both tnet_mean and tnet_std, or neither")
 
         image = keras.Input((input_size, input_size, 3), name="image")
-        tnet_input = image
-        if tnet_size is not None:
-            tnet_input = Resize(tnet_size, tnet_size, name="tnet_resize")(image)
-        if tnet_mean is not None:
-            tnet_input = Normalize(tnet_mean, tnet_std, name="tnet_normalize")(tnet_input)
-        trimap = tnet(tnet_input)
-        if tnet_size is not None:
-            # Bilinear weights sum to 1, so the resized probabilities still sum to 1.
-            trimap = ResizeLike(name="trimap_resize")([trimap, image])
+        trimap = tnet_on_rgb(tnet, image, tnet_size, tnet_mean, tnet_std)
         alpha_raw = mnet(layers.Concatenate(name="image_and_trimap")([image, trimap]))
         alpha = Fusion(name="fusion")([trimap, alpha_raw])
         outputs = {

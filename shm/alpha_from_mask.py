@@ -196,7 +196,7 @@ def prepare_pair(pair: Pair, settings: PrepareSettings) -> None:
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         raise ValueError(f"{pair.image}: matting failed ({error})") from None
     io.write_png_atomic(outputs["alpha"], result.alpha)
-    io.write_png_atomic(outputs["trimap"], tm.to_png_values(result.trimap).numpy())
+    io.write_png_atomic(outputs["trimap"], tm.to_png_values(result.trimap))
     io.write_png_atomic(outputs["fg"], result.fg)
     io.write_png_atomic(outputs["bg"], result.bg)
     _place_image(pair.image, outputs["image"], settings.copy_images)
@@ -226,13 +226,9 @@ def prepare_dataset(data_dir: str | os.PathLike, settings: PrepareSettings, work
     data_dir = Path(data_dir)
     io.check_distinct_folders(settings.out_dir, data_dir, "the input data folder")
     pairs, missing = pair_images_with_masks(data_dir)
-    inputs = {path.resolve() for pair in pairs for path in (pair.image, pair.mask)}
-    for pair in pairs:
-        # Resolve the folder, not the file: an image symlink left by an earlier run points at its input.
-        clash = [path for path in _output_paths(pair, settings.out_dir).values()
-                 if path.parent.resolve() / path.name in inputs]
-        if clash:
-            raise ValueError(f"{clash[0]}: output would overwrite an input file")
+    # An image symlink left by an earlier run points at its input: it is replaced, not written through.
+    io.check_no_input_overwritten([path for pair in pairs for path in _output_paths(pair, settings.out_dir).values()],
+                                  [path for pair in pairs for path in (pair.image, pair.mask)])
     for error in missing:
         print(f"error: {error}", file=sys.stderr)
     errors = batch.run_per_file(functools.partial(prepare_pair, settings=settings), pairs, workers,

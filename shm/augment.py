@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from shm.upsampling import resize_tf
+
 SPATIAL_KEYS = ("image", "alpha", "fg", "bg")
 
 # Rec. 601 luma: saturation changes move a colour towards this grey.
@@ -81,19 +83,10 @@ def crop(sample: dict, top, left, height, width) -> dict:
     return spatial_map(sample, lambda x: x[top:top + height, left:left + width])
 
 
-def resize_like_inference(image: tf.Tensor, hw: tf.Tensor) -> tf.Tensor:
-    """`shm.upsampling.resize` as TF ops: area averaging to shrink, bilinear to enlarge (equal to
-    OpenCV's INTER_AREA / INTER_LINEAR on float images)."""
-    old_hw = tf.shape(image)[:2]
-    shrinking = tf.reduce_prod(hw) < tf.reduce_prod(old_hw)
-    return tf.cond(shrinking, lambda: tf.image.resize(image, hw, method="area"),
-                   lambda: tf.image.resize(image, hw, method="bilinear"))
-
-
 def resize_to_network(sample: dict, hw: tf.Tensor) -> dict:
     """Every spatial entry resized to the network size `hw` as `shm.Matter` resizes a photo; the
     image is then rounded to 8 bits, as Matter's uint8 resize rounds it."""
-    resized = spatial_map(sample, lambda x: resize_like_inference(x, hw))
+    resized = spatial_map(sample, lambda x: resize_tf(x, hw))
     resized["image"] = tf.round(resized["image"] * 255.0) / 255.0
     return resized
 
@@ -156,11 +149,6 @@ def image_hw(sample: dict) -> tf.Tensor:
 
 def _random_offset(room: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.random.stateless_uniform([], seed, minval=0, maxval=room + 1, dtype=tf.int32)
-
-
-def composite(alpha: tf.Tensor, fg: tf.Tensor, bg: tf.Tensor) -> tf.Tensor:
-    """The matting equation: alpha * fg + (1 - alpha) * bg."""
-    return alpha * fg + (1.0 - alpha) * bg
 
 
 def random_colour_transform(seed: tf.Tensor, brightness: float, contrast: float, saturation: float,

@@ -64,9 +64,12 @@ def person_free_region(mask: np.ndarray, margin: float = 0.05) -> tuple[int, int
 def cut_backgrounds(data_dir: str | Path, out_dir: str | Path, list_file: str | Path | None = None,
                     margin: float = 0.05, min_fraction: float = 0.3, min_side: int = 96) -> tuple[int, int]:
     """Write `out_dir/NAME.jpg`, the person-free region of each photo of `data_dir` (image/ and
-    mask/ or alpha/) that is large enough; returns (written, photos looked at)."""
+    mask/ or alpha/) that is large enough; returns (written, photos looked at). `ValueError` when
+    `out_dir` is one of the input folders."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     target = data_dir / ("alpha" if (data_dir / "alpha").is_dir() else "mask")
+    for folder in (data_dir, data_dir / "image", target):
+        io.check_distinct_folders(out_dir, folder, f"the input folder {folder}")
     images, targets = io.images_by_stem(data_dir / "image"), io.images_by_stem(target)
     stems = sorted(images) if list_file is None else Path(list_file).read_text().split()
     written = 0
@@ -99,11 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="smallest region side as a fraction of the photo's side (default: %(default)s)")
     parser.add_argument("--min-side", type=int, default=96, help="smallest region side in pixels (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.out.resolve() in (args.data.resolve(), (args.data / "image").resolve()):
-        print(f"error: {args.out}: the output folder must differ from the data", file=sys.stderr)
+    try:
+        written, total = cut_backgrounds(args.data, args.out, args.list_file, args.margin, args.min_fraction,
+                                         args.min_side)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    written, total = cut_backgrounds(args.data, args.out, args.list_file, args.margin, args.min_fraction,
-                                     args.min_side)
     print(f"{written} backgrounds of {total} photos written to {args.out}")
     return 0
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from shm.compositing import fit_background
-from shm.foreground import composite
+from shm.foreground import composite_uint8
 from shm.inference import Matter
 from shm.outputs import DEFAULT_BACKGROUND
 
@@ -43,7 +43,7 @@ def run_camera(matter: Matter, index: int, background: np.ndarray | None) -> int
                 raise OSError(f"camera {index}: stopped delivering frames")
             frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
             result = matter.matte(frame, foreground=True)
-            mixed = composite(result.foreground, result.alpha, fit_background(background, *frame.shape[:2]))
+            mixed = composite_uint8(result.foreground, result.alpha, fit_background(background, *frame.shape[:2]))
             cv2.imshow(window, cv2.cvtColor(np.hstack([frame, mixed]), cv2.COLOR_RGB2BGR))
             shown += 1
             if (cv2.waitKey(1) & 0xFF) in (ord("q"), 27):

@@ -46,11 +46,11 @@ def fit_background(background, height: int, width: int, position: tuple[float, f
 
 def fit_background_tf(background, height, width, position):
     """`fit_background` of an image as TF ops (float32 (H, W, 3) in [0, 1]; `height`, `width` ints
-    or int32 tensors; `position` a float (2,) tensor), resized by `shm.augment.resize_like_inference`,
+    or int32 tensors; `position` a float (2,) tensor), resized by `shm.upsampling.resize_tf`,
     the TF twin of `shm.upsampling.resize`."""
     import tensorflow as tf
 
-    from shm.augment import resize_like_inference
+    from shm.upsampling import resize_tf
 
     # float64, as Python computes `fit_background`'s sizes: both round half to even on the same numbers.
     source = tf.cast(tf.shape(background)[:2], tf.float64)
@@ -58,5 +58,5 @@ def fit_background_tf(background, height, width, position):
     scale = tf.reduce_max(target / source)
     scaled = tf.maximum(tf.round(source * scale), target)
     offset = tf.cast(tf.floor((scaled - target) * tf.cast(position, tf.float64)), tf.int32)
-    resized = resize_like_inference(background, tf.cast(scaled, tf.int32))
+    resized = resize_tf(background, tf.cast(scaled, tf.int32))
     return resized[offset[0]:offset[0] + height, offset[1]:offset[1] + width]

@@ -32,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from shm import augment
 from shm.augment import Augmentation
-from shm.compositing import fit_background_tf
+from shm.compositing import composite, fit_background_tf
 from shm.io import IMAGE_EXTENSIONS, images_by_stem, list_images
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size_tf
 from shm.trimap import MIN_BAND_PX, SOFT_THRESHOLD, UNKNOWN, random_band_px, to_one_hot, trimap_from_alpha
@@ -296,7 +296,7 @@ def composite_onto(sample: dict, background: tf.Tensor, seed: tf.Tensor) -> dict
     (`shm.compositing.fit_background_tf`); fg and bg become known."""
     hw = augment.image_hw(sample)
     bg = fit_background_tf(background, hw[0], hw[1], tf.random.stateless_uniform([2], seed))
-    return {**sample, "image": augment.composite(sample["alpha"], sample["fg"], bg), "bg": bg,
+    return {**sample, "image": composite(sample["alpha"], sample["fg"], bg), "bg": bg,
             "has_fg_bg": tf.constant(1.0)}
 
 

@@ -97,7 +97,8 @@ def evaluate_pair(pair: ImagePair, gt_dir: str | os.PathLike,
         # A JPEG or 0/1/2 trimap would silently give a wrong (often empty) unknown region.
         stray = np.setdiff1d(np.unique(trimap), TRIMAP_PNG_VALUES)
         if stray.size:
-            raise EvaluationError(f"{pair.trimap}: trimap values must be 0, 128 or 255, found {stray[:5].tolist()}")
+            levels = "{}, {} or {}".format(*TRIMAP_PNG_VALUES)
+            raise EvaluationError(f"{pair.trimap}: trimap values must be {levels}, found {stray[:5].tolist()}")
     return ImageResult(pair.name, metrics.matting_errors(pred, gt, trimap))
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from shm.compositing import composite as matting_equation
-from shm.io import row_bands
+from shm.io import row_bands, to_uint8
 from shm.upsampling import RowUpsampler
 
 _EPS = 1e-5
@@ -130,8 +130,9 @@ def _fuse_band(image: np.ndarray, alpha: np.ndarray, mean_foreground: np.ndarray
     return image
 
 
-def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """`alpha F + (1 - alpha) B` as uint8 RGB; `background` is RGB (H, W, 3) or one colour (3,).
+def composite_uint8(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """`shm.compositing.composite` (`alpha F + (1 - alpha) B`) as uint8 RGB, for outputs and the
+    camera preview; `background` is RGB (H, W, 3) or one colour (3,).
 
     Inputs may be uint8 or float in [0, 1]; worked out in bands of rows (no full-size float copies).
     """
@@ -146,5 +147,5 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray)
         band_background = as_float(background if background.ndim == 1 else background[rows])
         blended = matting_equation(alpha[rows].astype(np.float32, copy=False)[..., None],
                                    as_float(foreground[rows]), band_background)
-        mixed[rows] = np.clip(np.rint(blended * 255.0), 0, 255)
+        mixed[rows] = to_uint8(blended)
     return mixed

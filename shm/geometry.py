@@ -3,7 +3,7 @@
 The network runs on the photo resized so that its longer side is the working size (or kept at its
 own size when smaller: the network never runs above the photo's size), keeping the aspect ratio,
 each side rounded to the nearest multiple of the model's size multiple (at least one multiple). Shrinking averages pixel areas, enlarging is bilinear (`shm.upsampling.resize`; its
-TensorFlow twin for `tf.data` is `shm.augment.resize_like_inference`, tested equal).
+TensorFlow twin for `tf.data` is `shm.upsampling.resize_tf`, tested equal).
 
 TensorFlow-free, like the inference path it serves; `network_size_tf` is the same rule as TF ops.
 """

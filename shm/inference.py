@@ -30,14 +30,12 @@ import numpy as np
 from shm.backends import ModelFileError, Runner, load_backend
 from shm.foreground import estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
-from shm.io import read_image
+from shm.io import read_image, to_uint8
 from shm.upsampling import DEFAULT_CLAMP, clamp_alpha, guided_upsample, resize, upsample_classes
 
 if TYPE_CHECKING:
     import keras
 
-# Dynamic-size models get sides that are multiples of every preset's size multiple (shm.geometry).
-SIZE_MULTIPLE = DEFAULT_SIZE_MULTIPLE
 TRAINING_HINT = ("train one with `python pretrain_tnet.py train_tnet`, `python pretrain_mnet.py` and "
                  "`python combined_model.py` (see docs/training.md), or give another file with --weights")
 
@@ -98,7 +96,7 @@ def as_rgb_uint8(image: "np.ndarray | str | os.PathLike") -> np.ndarray:
         if not np.all(np.isfinite(image)) or image.min() < -0.5 / 255 or image.max() > 1 + 0.5 / 255:
             raise ValueError(f"float pixels must be in [0, 1], got values in [{np.nanmin(image):g}, "
                              f"{np.nanmax(image):g}]: divide by 255 (or pass uint8)")
-        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(image)
     if np.issubdtype(image.dtype, np.integer) and (image.size == 0 or (image.min() >= 0 and image.max() <= 255)):
         return image.astype(np.uint8)
     raise ValueError(f"expected uint8 pixels, integers in 0..255 or floats in [0, 1], got {image.dtype} "
@@ -123,7 +121,7 @@ class NetworkView:
 
     working_size: int | None
     fixed_size: tuple[int, int] | None = None
-    size_multiple: int = SIZE_MULTIPLE
+    size_multiple: int = DEFAULT_SIZE_MULTIPLE
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the network runs at for a photo of `height` x `width`."""
@@ -175,7 +173,7 @@ class Matter:
 
     def __init__(self, model: "Runner | keras.Model", working_size: int | None = None,
                  guided_radius: int = 1, guided_eps: float = 1e-5, clamp: float = DEFAULT_CLAMP,
-                 size_multiple: int = SIZE_MULTIPLE):
+                 size_multiple: int = DEFAULT_SIZE_MULTIPLE):
         self.runner = model if isinstance(model, Runner) else load_backend(model)
         fixed_size = self.runner.input_size
         if working_size is None and fixed_size is None:

@@ -15,7 +15,7 @@ import signal
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -311,6 +311,17 @@ def check_distinct_folders(output_dir: str | os.PathLike, input_dir: str | os.Pa
     """Raise `ValueError` naming `output_dir` when it is `input_dir` (outputs would mix with the inputs)."""
     if Path(output_dir).resolve() == Path(input_dir).resolve():
         raise ValueError(f"{output_dir}: the output folder must differ from {input_name}")
+
+
+def check_no_input_overwritten(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike]) -> None:
+    """Raise `ValueError` naming the first of `outputs` that is one of the `inputs` files under another
+    path (a symlinked folder, an input that is a link into the output folder)."""
+    inputs = {Path(path).resolve() for path in inputs}
+    for output in map(Path, outputs):
+        # Resolve the folder, not the file: an atomic write replaces an output that is a symlink (an
+        # image link left by an earlier run) instead of writing through it into its target.
+        if output.parent.resolve() / output.name in inputs:
+            raise ValueError(f"{output}: output would overwrite an input file")
 
 
 def png_bytes(array: np.ndarray, compress_level: int = 1, name: str = "array") -> bytes:

@@ -26,7 +26,7 @@ from shm.console import progress, report
 from shm.inference import Matter, ModelOutputError, StageTimes
 from shm.io import IMAGE_EXTENSIONS, atomic_folder, atomic_path, read_image
 from shm.outputs import (FOREGROUND_KINDS, IMAGE_OUTPUTS, OUTPUT_KINDS, STANDARD_STREAM, VIDEO_OUTPUTS,
-                         looks_like_output, output_array, write_image_outputs)
+                         image_output_suffixes, looks_like_output, output_array, write_image_outputs)
 from shm.video import VIDEO_EXTENSIONS, FrameSource, VideoError, VideoWriter
 
 
@@ -155,7 +155,7 @@ def output_kinds(job: Job, options: OutputOptions) -> list[str]:
     outputs = VIDEO_OUTPUTS if job.is_video else IMAGE_OUTPUTS
     if options.kinds is None:
         kinds = ["alpha", "composite"] if job.is_video else \
-            ["alpha", "rgba"] + ["composite"] * (options.background is not None) + ["trimap"] * options.save_trimap
+            list(image_output_suffixes(options.background is not None, options.save_trimap))
     else:
         kinds = [kind for kind in options.kinds if kind in outputs]
     medium = "a video" if job.is_video else "a photo"

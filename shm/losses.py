@@ -63,7 +63,7 @@ def alpha_prediction_loss(alpha_pred, alpha_true, epsilon: float = CHARBONNIER_E
     return charbonnier(alpha_pred, alpha_true, epsilon, mask)
 
 
-def composite(alpha, image, fg, bg, has_fg_bg):
+def compositional_colours(alpha, image, fg, bg, has_fg_bg):
     """Colours made with `alpha`: `alpha*fg + (1-alpha)*bg` where `has_fg_bg` is 1, else `alpha*image`.
 
     `alpha` (B, H, W, 1); `image`, `fg`, `bg` (B, H, W, 3); `has_fg_bg` (B,) of 0/1.
@@ -76,8 +76,8 @@ def composite(alpha, image, fg, bg, has_fg_bg):
 def compositional_loss(alpha_pred, alpha_true, image, fg, bg, has_fg_bg,
                        epsilon: float = CHARBONNIER_EPSILON, mask=None):
     """`L_comp`: Charbonnier distance between the colours composited with predicted and true alpha."""
-    return charbonnier(composite(alpha_pred, image, fg, bg, has_fg_bg),
-                       composite(alpha_true, image, fg, bg, has_fg_bg), epsilon, mask)
+    return charbonnier(compositional_colours(alpha_pred, image, fg, bg, has_fg_bg),
+                       compositional_colours(alpha_true, image, fg, bg, has_fg_bg), epsilon, mask)
 
 
 def trimap_loss(trimap_probs, trimap_true):

@@ -17,8 +17,9 @@ import numpy as np
 from PIL import ImageColor
 
 from shm.compositing import fit_background
-from shm.foreground import composite
-from shm.io import TRIMAP_PNG_VALUES, png_bytes, read_image, row_bands, to_uint8, write_png_atomic
+from shm.foreground import composite_uint8
+from shm.io import png_bytes, read_image, row_bands, to_uint8, write_png_atomic
+from shm.trimap import to_png_values
 from shm.video import VIDEO_FORMATS
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ FOREGROUND_KINDS = {"rgba", "composite", "foreground", "frames"}
 STANDARD_STREAM = "-"
 # A green screen for composites when no --background is given.
 DEFAULT_BACKGROUND = np.array([0, 255, 0], np.uint8)
-TRIMAP_GREY_LEVELS = np.array(TRIMAP_PNG_VALUES, np.uint8)
 
 
 def parse_background(text: str) -> np.ndarray:
@@ -82,10 +82,10 @@ def output_array(kind: str, result: MatteResult, image: np.ndarray, background: 
     if kind == "alpha":
         return alpha_uint8
     if kind == "trimap":
-        return TRIMAP_GREY_LEVELS[result.trimap]
+        return to_png_values(result.trimap)
     if kind == "composite":
         background = background if background is not None else DEFAULT_BACKGROUND
-        return composite(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
+        return composite_uint8(result.foreground, result.alpha, fit_background(background, *image.shape[:2]))
     # In bands of rows: no full-size float temporary beside the uint8 result (docs/benchmarks.md, memory).
     channels = 3 if kind == "foreground" else 4
     array = np.empty((*alpha_uint8.shape, channels), np.uint8)

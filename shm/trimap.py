@@ -167,11 +167,11 @@ def to_one_hot(trimap: TensorLike) -> tf.Tensor:
     return tf.one_hot(tf.cast(trimap[..., 0], tf.int32), 3, dtype=tf.float32)
 
 
-def to_png_values(trimap: TensorLike) -> tf.Tensor:
-    """Class indices -> uint8 PNG values 0 / 128 / 255 (same shape)."""
-    import tensorflow as tf
-
-    return tf.gather(tf.constant(io.TRIMAP_PNG_VALUES, tf.uint8), tf.cast(trimap, tf.int32))
+def to_png_values(trimap: TensorLike) -> np.ndarray:
+    """Class indices (a numpy array or an eager tensor) -> uint8 numpy PNG values 0 / 128 / 255 (same
+    shape): the one conversion of the trimap files and of inference's trimap output. Numpy, so the
+    inference path that writes trimaps needs no TensorFlow."""
+    return np.asarray(io.TRIMAP_PNG_VALUES, np.uint8)[np.asarray(trimap, np.intp)]
 
 
 def file_band_px(name: str, height: int, width: int, band_fraction: tuple[float, float], seed: int) -> int:
@@ -192,7 +192,7 @@ def write_trimap_file(source: Path, target: Path, kernel: int | None = None,
     height, width = alpha.shape
     band = kernel if kernel is not None else file_band_px(source.name, height, width, band_fraction, seed)
     classes = trimap_from_alpha(alpha[..., None], band)
-    pixels = to_one_hot(classes).numpy() if one_hot else to_png_values(classes).numpy()
+    pixels = to_one_hot(classes).numpy() if one_hot else to_png_values(classes)
     io.write_png_atomic(target, pixels)
     return band
 
@@ -215,13 +215,11 @@ def write_trimap_folder(input_dir: str | os.PathLike, output_dir: str | os.PathL
     if not 0.0 <= band_fraction[0] <= band_fraction[1]:
         raise ValueError(f"need 0 <= min <= max band fraction, got {band_fraction}")
     sources = io.list_images(input_dir)
-    inputs = {source.resolve() for source in sources}
+    io.check_no_input_overwritten([output_dir / f"{source.stem}.png" for source in sources], sources)
     targets: dict[Path, Path] = {}
     errors = []
     for source in sources:
         target = output_dir / f"{source.stem}.png"
-        if target.resolve() in inputs:
-            raise ValueError(f"{target}: output would overwrite an input file")
         if target in targets:
             errors.append(f"{source}: same name as {targets[target].name}, both would write {target}")
             print(f"error: {errors[-1]}", file=sys.stderr)

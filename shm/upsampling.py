@@ -27,8 +27,8 @@ def box_mean(array: np.ndarray, radius: int) -> np.ndarray:
 def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize (H, W) or (H, W, C) arrays: area averaging to shrink, bilinear to enlarge.
 
-    The rule training applies too (`shm.augment.resize_like_inference`, tested equal): uint8 arrays
-    are enlarged in float and rounded, as OpenCV's fixed-point uint8 bilinear weights are not exact.
+    The rule training applies too (`resize_tf`, tested equal): uint8 arrays are enlarged in float
+    and rounded, as OpenCV's fixed-point uint8 bilinear weights are not exact.
     """
     if array.shape[:2] == (height, width):
         return array
@@ -42,6 +42,18 @@ def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     else:
         resized = cv2.resize(array, (width, height), interpolation=cv2.INTER_LINEAR)
     return resized[..., None] if channels == 1 else resized
+
+
+def resize_tf(image, hw):
+    """`resize` as TF ops, for `tf.data` (training's views, `shm.compositing.fit_background_tf`): an
+    (H, W, C) float tensor to the int32 (2,) size `hw`, area averaging to shrink, bilinear to enlarge
+    (equal to OpenCV's INTER_AREA / INTER_LINEAR on float images)."""
+    import tensorflow as tf
+
+    old_hw = tf.shape(image)[:2]
+    shrinking = tf.reduce_prod(hw) < tf.reduce_prod(old_hw)
+    return tf.cond(shrinking, lambda: tf.image.resize(image, hw, method="area"),
+                   lambda: tf.image.resize(image, hw, method="bilinear"))
 
 
 class RowUpsampler:

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from shm import augment
+from shm.compositing import composite
 
 
 def _sample(height=12, width=16, seed=0):
@@ -57,21 +58,6 @@ def test_crop_and_resize_to_network_apply_the_same_window_to_all_entries():
     np.testing.assert_allclose(image, np.round(image), atol=1e-4)
 
 
-@pytest.mark.parametrize("shape, size", [((800, 550), (320, 224)), ((877, 550), (320, 192)),
-                                         ((100, 70), (320, 224)), ((31, 17), (64, 32))])
-def test_resize_like_inference_equals_the_inference_resize(shape, size):
-    from shm.upsampling import resize
-
-    image = np.random.default_rng(0).random((*shape, 3), dtype=np.float32)
-    twin = augment.resize_like_inference(tf.constant(image), tf.constant(size)).numpy()
-    np.testing.assert_allclose(twin, resize(image, *size), atol=1e-4)  # float32 sums in another order
-    # On 8-bit photos both round to the same levels but for sums that fall on a rounding tie.
-    photo = (image * 255).astype(np.uint8)
-    twin = tf.round(augment.resize_like_inference(tf.constant(photo, tf.float32), tf.constant(size))).numpy()
-    difference = np.abs(twin - resize(photo, *size))
-    assert difference.max() <= 1 and difference.mean() < 0.01
-
-
 def _person(height=120, width=80):
     alpha = np.zeros((height, width, 1), np.float32)
     alpha[30:110, 25:55] = 1.0  # a standing person, head at row 30, centred at column 40
@@ -119,14 +105,6 @@ def test_box_blur_keeps_probabilities_summing_to_one():
     np.testing.assert_allclose(inner, one_hot.numpy()[3:6, 4:7].mean((0, 1)), atol=1e-6)
 
 
-def test_composite_identities():
-    fg, bg = tf.fill([4, 4, 3], 0.8), tf.fill([4, 4, 3], 0.2)
-    np.testing.assert_allclose(augment.composite(tf.ones([4, 4, 1]), fg, bg), fg)
-    np.testing.assert_allclose(augment.composite(tf.zeros([4, 4, 1]), fg, bg), bg)
-    np.testing.assert_allclose(augment.composite(tf.fill([4, 4, 1], 0.25), fg, bg), tf.fill([4, 4, 3], 0.35),
-                               atol=1e-6)
-
-
 def test_colour_transform_without_strength_is_identity():
     matrix, offset = augment.random_colour_transform(tf.constant([5, 5]), 0.0, 0.0, 0.0, 0.0)
     np.testing.assert_allclose(matrix, np.eye(3), atol=1e-5)
@@ -148,8 +126,8 @@ def test_colour_transform_commutes_with_compositing():
     alpha = sample["alpha"]
     matrix, offset = augment.random_colour_transform(tf.constant([3, 9]), 0.05, 0.1, 0.1, 0.02)
     jitter = lambda x: augment.apply_colour_transform(x, matrix, offset)  # noqa: E731
-    np.testing.assert_allclose(jitter(augment.composite(alpha, fg, bg)),
-                               augment.composite(alpha, jitter(fg), jitter(bg)), atol=1e-5)
+    np.testing.assert_allclose(jitter(composite(alpha, fg, bg)),
+                               composite(alpha, jitter(fg), jitter(bg)), atol=1e-5)
 
 
 @pytest.mark.parametrize("seed", [[0, 0], [123, 4]])

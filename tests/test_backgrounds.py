@@ -55,3 +55,13 @@ def test_cut_backgrounds_writes_only_large_enough_regions(tmp_path):
     crop = np.asarray(Image.open(tmp_path / "out" / "wide.jpg"))
     assert crop.shape[0] > 150 and 64 <= crop.shape[1] <= 120
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["wide.jpg"]  # no temporary file left
+
+
+def test_an_input_folder_is_refused_as_the_output(tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "image").mkdir(parents=True)
+    (data / "mask").mkdir()
+    for out in (data, data / "image", data / "mask"):
+        assert backgrounds.main(["--data", str(data), "--out", str(out)]) == 2
+        assert f"error: {out}: the output folder must differ from the input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["image", "mask"]  # nothing written

@@ -69,6 +69,17 @@ def test_refuses_to_write_into_its_input_folder(folder, capsys):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_refuses_an_input_that_links_to_a_file_it_would_write(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = b"a file the output folder already holds"
+    (out / "linked.png").write_bytes(kept)
+    (folder / "linked.png").symlink_to(out / "linked.png")  # the input is the file out/linked.png
+    assert generate_trimap.main(["--input", str(folder), "--output", str(out), "--kernel", "3"]) == 2
+    assert "linked.png: output would overwrite an input file" in capsys.readouterr().err
+    assert (out / "linked.png").read_bytes() == kept
+
+
 def test_bad_file_is_one_line_and_the_others_are_written(folder, tmp_path, capsys):
     (folder / "broken.png").write_bytes(b"not a png at all")
     out = tmp_path / "trimap"

@@ -209,3 +209,17 @@ def test_images_over_the_pixel_limit_fail_before_decoding(tmp_path, rgb, monkeyp
             read_image(tmp_path / "a.png")
     set_max_pixels(108)
     assert read_image(tmp_path / "a.png").shape == rgb.shape
+
+
+def test_an_output_is_refused_only_when_it_is_an_input_under_another_path(tmp_path):
+    from shm.io import check_no_input_overwritten
+
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    outputs.mkdir()
+    (inputs / "a.png").write_bytes(b"a")
+    (tmp_path / "in_again").symlink_to(inputs)
+    (outputs / "b.png").symlink_to(inputs / "a.png")  # a link left by an earlier run: replaced, not written through
+    check_no_input_overwritten([outputs / "a.png", outputs / "b.png"], [inputs / "a.png"])
+    with pytest.raises(ValueError, match=r"in_again/a\.png: output would overwrite an input file"):
+        check_no_input_overwritten([outputs / "b.png", tmp_path / "in_again" / "a.png"], [inputs / "a.png"])

@@ -108,3 +108,12 @@ def test_batch_norm_statistics_follow_training_quickly():
                for layer in network._flatten_layers(include_self=False, recursive=True)
                if isinstance(layer, keras.layers.BatchNormalization)}
     assert momenta == {BN_MOMENTUM} and BN_MOMENTUM <= 0.9
+
+
+def test_a_rectangular_size_comes_back_from_the_saved_config_as_a_tuple():
+    import json
+
+    tnet = build_light_tnet(input_size=(64, 96), backbone_weights=None, **SMALL)
+    again = LightTNet.from_config(json.loads(json.dumps(tnet.get_config())))  # JSON keeps lists only
+    assert again.input_size == (64, 96) and again.backbone.input_size == (64, 96)
+    assert again.output_shape == (None, 64, 96, 3)

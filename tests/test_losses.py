@@ -50,7 +50,7 @@ def test_composite_chooses_per_sample():
     alpha = np.full((2, 1, 1, 1), 0.5, np.float32)
     image = np.full((2, 1, 1, 3), 0.2, np.float32)
     fg, bg = np.ones((2, 1, 1, 3), np.float32), np.zeros((2, 1, 1, 3), np.float32)
-    result = ops.convert_to_numpy(losses.composite(alpha, image, fg, bg, np.array([1.0, 0.0], np.float32)))
+    result = ops.convert_to_numpy(losses.compositional_colours(alpha, image, fg, bg, np.array([1.0, 0.0], np.float32)))
     np.testing.assert_allclose(result[0, 0, 0], [0.5, 0.5, 0.5])  # 0.5 * fg + 0.5 * bg
     np.testing.assert_allclose(result[1, 0, 0], [0.1, 0.1, 0.1])  # 0.5 * image
 

@@ -14,6 +14,7 @@ import pytest
 import models
 from models import PRESETS, build_mnet, build_shm, resolve_preset
 from models.efficientnet_lite import EfficientNetLite0
+from models import light_tnet
 from models.light_tnet import LightTNet
 from models.mnet import SIZE_MULTIPLE, MNet
 from models.frozen import freeze
@@ -50,6 +51,8 @@ def test_preset_settings():
         assert not settings["weights"] or settings["default_backend"] in settings["weights"]
         assert callable(getattr(models, settings["tnet"]))
         assert settings["size_multiple"] % SIZE_MULTIPLE == 0  # the M-Net's own multiple divides it
+        if settings["tnet"] == "build_light_tnet":  # and so does the light T-Net's
+            assert settings["size_multiple"] % light_tnet.SIZE_MULTIPLE == 0
         assert (settings["tnet_mean"] is None) == (settings["tnet_std"] is None)
 
 

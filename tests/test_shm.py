@@ -6,13 +6,9 @@ import pytest
 
 from models.mnet import build_mnet
 from models.shm import SemanticHumanMatting
+from training_helpers import tiny_tnet
 
 TINY_WIDTHS = ((4,), (4,), (8,), (8,), (8,))
-
-
-def tiny_tnet(input_size=None, name="tiny_tnet"):
-    image = keras.Input((input_size, input_size, 3))
-    return keras.Model(image, keras.layers.Conv2D(3, 3, padding="same", activation="softmax")(image), name=name)
 
 
 def tiny_mnet(input_size=None):

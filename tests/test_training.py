@@ -185,6 +185,26 @@ def test_a_training_into_an_out_dir_another_one_is_writing_is_refused(tmp_path):
     assert (tmp_path / checkpoints.RESUME_STATE).is_file() and not leftover.exists()
 
 
+def test_stage_one_sees_a_fixed_size_tnet_as_the_shm_model_does(monkeypatch):
+    """Stage 1 trains a T-Net of fixed size (pspnet50's) through the resizes and normalisation the
+    SHM graph puts around it (`models.shm.tnet_on_rgb`), so its probabilities are the SHM's trimap."""
+    from models.shm import SemanticHumanMatting, resolve_preset
+    from shm.training import stages
+
+    tnet = tiny_tnet()
+    settings = {**resolve_preset("pspnet50"), "tnet_builder": lambda **kwargs: tnet, "tnet_kwargs": {},
+                "tnet_size": 24}
+    monkeypatch.setattr(stages, "resolve_preset", lambda preset: settings)
+    network, saved = stages.build_tnet_for_training("pspnet50")
+    assert saved is tnet and network is not tnet
+    model = SemanticHumanMatting(tnet, tiny_mnet(), tnet_size=24, tnet_mean=settings["tnet_mean"],
+                                 tnet_std=settings["tnet_std"])
+    x = np.random.default_rng(0).random((1, 40, 56, 3), dtype=np.float32)
+    probabilities = np.asarray(network(x))
+    assert probabilities.shape == (1, 40, 56, 3)
+    np.testing.assert_allclose(probabilities, model(x)["trimap"], atol=1e-6)
+
+
 def test_frozen_backbone_batchnorm_keeps_its_statistics_and_scales_while_the_rest_trains():
     import keras
     import numpy as np

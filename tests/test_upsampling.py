@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import shm.io
-from shm.foreground import composite, estimate_foreground
-from shm.upsampling import RowUpsampler, guided_filter_coefficients, guided_upsample, resize
+from shm.foreground import composite_uint8, estimate_foreground
+from shm.upsampling import RowUpsampler, guided_filter_coefficients, guided_upsample, resize, resize_tf
 
 
 def edge_scene(height=64, width=64, edge=37):
@@ -160,10 +160,28 @@ def test_estimate_foreground_accepts_uint8():
 def test_composite_blends_by_alpha(background):
     foreground = np.zeros((4, 5, 3), np.float32)
     alpha = np.array([[0.0, 0.25, 0.5, 1.0, 1.0]] * 4, np.float32)
-    out = composite(foreground, alpha, background)
+    out = composite_uint8(foreground, alpha, background)
     assert out.dtype == np.uint8 and out.shape == (4, 5, 3)
     expected = np.rint((1 - alpha)[..., None] * np.broadcast_to(background, (4, 5, 3)).astype(np.float32))
     np.testing.assert_array_equal(out, expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize("shape, size", [((800, 550), (320, 224)), ((877, 550), (320, 192)),
+                                         ((100, 70), (320, 224)), ((31, 17), (64, 32))])
+def test_resize_and_its_tensorflow_twin_give_the_same_pixels(shape, size):
+    import tensorflow as tf
+
+    image = np.random.default_rng(0).random((*shape, 3), dtype=np.float32)
+    twin = resize_tf(tf.constant(image), tf.constant(size)).numpy()
+    np.testing.assert_allclose(twin, resize(image, *size), atol=1e-4)  # float32 sums in another order
+    # One channel (training's alpha) keeps its channel axis in both.
+    twin = resize_tf(tf.constant(image[..., :1]), tf.constant(size)).numpy()
+    np.testing.assert_allclose(twin, resize(image[..., :1], *size), atol=1e-4)
+    # On 8-bit photos both round to the same levels but for sums that fall on a rounding tie.
+    photo = (image * 255).astype(np.uint8)
+    twin = tf.round(resize_tf(tf.constant(photo, tf.float32), tf.constant(size))).numpy()
+    difference = np.abs(twin - resize(photo, *size))
+    assert difference.max() <= 1 and difference.mean() < 0.01
 
 
 @pytest.mark.parametrize("low_shape, size", [((32, 64, 4), (100, 333)), ((10, 10), (1000, 997)),
@@ -184,7 +202,7 @@ def test_full_resolution_steps_give_the_same_result_in_any_bands(monkeypatch):
         monkeypatch.setattr(shm.io, "BAND_ROWS", band_rows)
         alpha = guided_upsample(alpha_low, image)
         results = {"alpha": alpha, "foreground": estimate_foreground(image, alpha),
-                   "composite": composite(image, alpha, np.array([0, 255, 0], np.uint8)).astype(np.float32)}
+                   "composite": composite_uint8(image, alpha, np.array([0, 255, 0], np.uint8)).astype(np.float32)}
         whole = whole or results
     for name, result in results.items():
         np.testing.assert_allclose(result, whole[name], rtol=0, atol=1e-5 if name != "composite" else 1, err_msg=name)

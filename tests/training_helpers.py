@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.fusion import Fusion
+from models.shm import SemanticHumanMatting
 from shm.training.options import TrainOptions
 from shm.trimap import to_one_hot, trimap_from_alpha
 
@@ -38,8 +38,9 @@ def engine_options(out_dir, epochs: int, **kwargs) -> TrainOptions:
                         **{"tensorboard": False, "verbose": 0, **kwargs})
 
 
-def tiny_tnet() -> keras.Model:
-    image = keras.Input((None, None, 3))
+def tiny_tnet(input_size: int | None = None) -> keras.Model:
+    """A two-conv T-Net of softmax (B, U, F) probabilities, of any size or `input_size` square."""
+    image = keras.Input((input_size, input_size, 3))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(image)
     return keras.Model(image, keras.layers.Conv2D(3, 3, padding="same", activation="softmax")(x), name="tiny_tnet")
 
@@ -51,13 +52,8 @@ def tiny_mnet() -> keras.Model:
 
 
 def tiny_shm() -> keras.Model:
-    """The SHM graph of models/shm.py in miniature: dict outputs trimap / alpha_raw / alpha."""
-    tnet, mnet = tiny_tnet(), tiny_mnet()
-    image = keras.Input((None, None, 3))
-    trimap = tnet(image)
-    alpha_raw = mnet(keras.layers.Concatenate()([image, trimap]))
-    alpha = Fusion()([trimap, alpha_raw])
-    return keras.Model(image, {"trimap": trimap, "alpha_raw": alpha_raw, "alpha": alpha}, name="tiny_shm")
+    """The SHM model of models/shm.py with the tiny stages: dict outputs trimap / alpha_raw / alpha."""
+    return SemanticHumanMatting(tiny_tnet(), tiny_mnet(), name="tiny_shm")
 
 
 def write_disc_folder(folder, n: int = 8, size: int = 64, seed: int = 0):

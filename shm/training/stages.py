@@ -18,9 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.layers import Normalize, Resize, ResizeLike
 from models.mnet import build_mnet
-from models.shm import build_shm, resolve_preset
+from models.shm import build_shm, resolve_preset, tnet_on_rgb
 from models.weights import load_ade20k_weights, load_hed_encoder
 from shm import data
 from shm.console import progress, report, report_error
@@ -133,8 +132,8 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None, ima
     weights are saved).
 
     A T-Net of fixed size (PSPNet-50, 473) gets the SHM graph's resize in front and behind, and
-    PSPNet-50's `Normalize` (it takes keras-segmentation's preprocessed input); the light T-Net
-    takes any size and normalises inside itself.
+    PSPNet-50's `Normalize` (it takes keras-segmentation's preprocessed input), as the SHM graph
+    puts them (`models.shm.tnet_on_rgb`); the light T-Net takes any size and normalises inside itself.
     `imagenet_weights`: for the light T-Net, its backbone's converted `.npz` (None: the backbone's
     default file; "none": random).
     """
@@ -152,14 +151,7 @@ def build_tnet_for_training(preset: str, ade20k_weights: Path | None = None, ima
     if settings["tnet_mean"] is None and settings["tnet_size"] is None:
         return tnet, tnet
     image = keras.Input((None, None, 3), name="image")
-    tnet_input = image
-    if settings["tnet_size"] is not None:
-        tnet_input = Resize(settings["tnet_size"], settings["tnet_size"], name="tnet_resize")(image)
-    if settings["tnet_mean"] is not None:
-        tnet_input = Normalize(settings["tnet_mean"], settings["tnet_std"], name="tnet_normalize")(tnet_input)
-    probs = tnet(tnet_input)
-    if settings["tnet_size"] is not None:
-        probs = ResizeLike(name="trimap_resize")([probs, image])
+    probs = tnet_on_rgb(tnet, image, settings["tnet_size"], settings["tnet_mean"], settings["tnet_std"])
     return keras.Model(image, probs, name=f"{tnet.name}_on_rgb"), tnet
 
 
@@ -299,6 +291,6 @@ def predict_trimaps(input_dir: Path, output_dir: Path, weights: Path, preset: st
         network_input, _, box = view.network_input(rgb)
         probabilities = np.asarray(network(network_input[None], training=False))[0]
         classes = upsample_classes(probabilities[box], *rgb.shape[:2])
-        write_png_atomic(output_dir / f"{path.stem}.png", np.asarray(to_png_values(classes)))
+        write_png_atomic(output_dir / f"{path.stem}.png", to_png_values(classes))
     report(f"{len(photos) - failures} trimaps written to {output_dir}, {failures} failed", quiet)
     return failures
