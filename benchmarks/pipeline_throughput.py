@@ -6,6 +6,7 @@ alpha) so the pipelines can be compared with what training consumes. Prints a Ma
 
 Example:
     python benchmarks/pipeline_throughput.py --n 48 --size 640 --batches 15
+    python benchmarks/pipeline_throughput.py --data DATA --group-prob 0   # without group views
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ quiet_tensorflow()  # keep TF's start-up log out of the results
 import tensorflow as tf  # noqa: E402
 
 from shm import data  # noqa: E402
+from shm.augment import Augmentation  # noqa: E402
 
 
 def samples_per_second(batches, batch_size: int, warmup: int, count: int) -> float:
@@ -38,10 +40,10 @@ def samples_per_second(batches, batch_size: int, warmup: int, count: int) -> flo
     return count * batch_size / (time.perf_counter() - start)
 
 
-def pipelines(samples, working_size: int, batch_size: int,
-              backgrounds_dir: Path | None) -> dict[str, tf.data.Dataset]:
+def pipelines(samples, working_size: int, batch_size: int, backgrounds_dir: Path | None,
+              augmentation: Augmentation = Augmentation()) -> dict[str, tf.data.Dataset]:
     """The datasets to time, by label; each repeats forever."""
-    common = dict(seed=0, backgrounds_dir=backgrounds_dir)
+    common = dict(seed=0, backgrounds_dir=backgrounds_dir, augmentation=augmentation)
     return {
         f"T-Net train ({working_size})": data.make_tnet_dataset(samples, working_size, batch_size, **common),
         f"M-Net train ({working_size}, perturbed trimaps)": data.make_mnet_dataset(
@@ -78,8 +80,8 @@ def lite_train_step_rate(working_size: int, batch_size: int, warmup: int, count:
     return samples_per_second(steps(), batch_size, warmup, count)
 
 
-def run(data_dir: Path | None, n: int, size: int, working_size: int,
-        batch_size: int, warmup: int, batches: int, model_steps: int) -> list[tuple[str, float]]:
+def run(data_dir: Path | None, n: int, size: int, working_size: int, batch_size: int, warmup: int,
+        batches: int, model_steps: int, augmentation: Augmentation = Augmentation()) -> list[tuple[str, float]]:
     """Every measurement as (label, samples/s)."""
     with tempfile.TemporaryDirectory() as scratch:
         if data_dir is None:
@@ -90,7 +92,7 @@ def run(data_dir: Path | None, n: int, size: int, working_size: int,
         print(samples.summary(), file=sys.stderr)
         backgrounds_dir = data_dir / "bg" if (data_dir / "bg").is_dir() else None
         results = []
-        for label, dataset in pipelines(samples, working_size, batch_size, backgrounds_dir).items():
+        for label, dataset in pipelines(samples, working_size, batch_size, backgrounds_dir, augmentation).items():
             rate = samples_per_second(dataset.repeat(), batch_size, warmup, batches)
             print(f"{label}: {rate:.1f} samples/s", file=sys.stderr)
             results.append((label, rate))
@@ -118,11 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="batch size of pipelines and train steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed batches / steps first")
     parser.add_argument("--batches", type=int, default=15, help="timed batches per pipeline")
+    parser.add_argument("--group-prob", type=float, default=Augmentation.group_prob,
+                        help="share of group views (shm.augment.Augmentation.group_prob)")
     parser.add_argument("--model-steps", type=int, default=5,
                         help="timed train steps of the lite model (0: do not time the model)")
     args = parser.parse_args(argv)
-    results = run(args.data, args.n, args.size, args.working_size, args.batch_size,
-                  args.warmup, args.batches, args.model_steps)
+    results = run(args.data, args.n, args.size, args.working_size, args.batch_size, args.warmup, args.batches,
+                  args.model_steps, Augmentation(group_prob=args.group_prob))
     print(markdown(results))
     if args.model_steps:
         model_rate = results[-1][1]
