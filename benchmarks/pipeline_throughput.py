@@ -2,7 +2,9 @@
 
 Generates a synthetic data set with `python -m shm.synthetic` (or reads `--data`), times each
 pipeline after a warm-up, then times training steps of `models.build_shm("lite")` (Adam, MSE on
-alpha) so the pipelines can be compared with what training consumes. Prints a Markdown table.
+alpha) so the pipelines can be compared with what training consumes. Prints a Markdown table: samples
+per second of wall time, and per second of the process's CPU time, which other processes on a shared
+machine disturb far less (compare those between runs taken at different loads).
 
 Example:
     python benchmarks/pipeline_throughput.py --n 48 --size 640 --batches 15
@@ -17,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -29,15 +32,23 @@ from shm import data  # noqa: E402
 from shm.augment import Augmentation  # noqa: E402
 
 
-def samples_per_second(batches, batch_size: int, warmup: int, count: int) -> float:
+class Rate(NamedTuple):
+    """Samples per second of wall time, and per second of this process's CPU time (every thread)."""
+
+    wall: float
+    cpu: float
+
+
+def samples_per_second(batches, batch_size: int, warmup: int, count: int) -> Rate:
     """Throughput of an iterable of batches: `count` batches timed after `warmup` untimed ones."""
     iterator = iter(batches)
     for _ in range(warmup):
         next(iterator)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         next(iterator)
-    return count * batch_size / (time.perf_counter() - start)
+    samples = count * batch_size
+    return Rate(samples / (time.perf_counter() - start), samples / (time.process_time() - start_cpu))
 
 
 def pipelines(samples, working_size: int, batch_size: int, backgrounds_dir: Path | None,
@@ -54,7 +65,7 @@ def pipelines(samples, working_size: int, batch_size: int, backgrounds_dir: Path
     }
 
 
-def lite_train_step_rate(working_size: int, batch_size: int, warmup: int, count: int) -> float:
+def lite_train_step_rate(working_size: int, batch_size: int, warmup: int, count: int) -> Rate:
     """Samples/s that training steps of the lite SHM model consume (Adam, MSE on alpha, random data)."""
     import keras
 
@@ -81,8 +92,8 @@ def lite_train_step_rate(working_size: int, batch_size: int, warmup: int, count:
 
 
 def run(data_dir: Path | None, n: int, size: int, working_size: int, batch_size: int, warmup: int,
-        batches: int, model_steps: int, augmentation: Augmentation = Augmentation()) -> list[tuple[str, float]]:
-    """Every measurement as (label, samples/s)."""
+        batches: int, model_steps: int, augmentation: Augmentation = Augmentation()) -> list[tuple[str, Rate]]:
+    """Every measurement as (label, rate)."""
     with tempfile.TemporaryDirectory() as scratch:
         if data_dir is None:
             data_dir = Path(scratch) / "synthetic"
@@ -94,18 +105,18 @@ def run(data_dir: Path | None, n: int, size: int, working_size: int, batch_size:
         results = []
         for label, dataset in pipelines(samples, working_size, batch_size, backgrounds_dir, augmentation).items():
             rate = samples_per_second(dataset.repeat(), batch_size, warmup, batches)
-            print(f"{label}: {rate:.1f} samples/s", file=sys.stderr)
+            print(f"{label}: {rate.wall:.1f} samples/s", file=sys.stderr)
             results.append((label, rate))
     if model_steps:
         rate = lite_train_step_rate(working_size, batch_size, warmup, model_steps)
-        print(f"lite train step: {rate:.1f} samples/s", file=sys.stderr)
+        print(f"lite train step: {rate.wall:.1f} samples/s", file=sys.stderr)
         results.append((f"lite SHM train step (batch {batch_size}, {working_size}, Adam + MSE)", rate))
     return results
 
 
-def markdown(results: list[tuple[str, float]]) -> str:
-    lines = ["| what | samples/s |", "| --- | ---: |"]
-    lines += [f"| {label} | {rate:.1f} |" for label, rate in results]
+def markdown(results: list[tuple[str, Rate]]) -> str:
+    lines = ["| what | samples/s | samples per CPU-second |", "| --- | ---: | ---: |"]
+    lines += [f"| {label} | {rate.wall:.1f} | {rate.cpu:.1f} |" for label, rate in results]
     return "\n".join(lines)
 
 
@@ -129,8 +140,8 @@ def main(argv: list[str] | None = None) -> None:
                   args.model_steps, Augmentation(group_prob=args.group_prob))
     print(markdown(results))
     if args.model_steps:
-        model_rate = results[-1][1]
-        end_to_end = next(rate for label, rate in results if label.startswith("end-to-end train"))
+        model_rate = results[-1][1].wall
+        end_to_end = next(rate.wall for label, rate in results if label.startswith("end-to-end train"))
         print(f"\nend-to-end pipeline / lite train step = {end_to_end / model_rate:.1f}x")
 
 

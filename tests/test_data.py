@@ -330,6 +330,9 @@ def _pinned_batches(root, augmentation):
 
 
 def test_without_group_views_the_pipeline_is_what_it_was(tmp_path):
+    # tf.data's seeds are combined with TensorFlow's global seed when one is set (other tests set
+    # it): the pinned numbers are those of a process without one, as the training scripts run.
+    tf.random.set_seed(None)
     batches = _pinned_batches(tmp_path, Augmentation(group_prob=0.0))
     for batch, pinned in zip(batches, PINNED_BATCHES):
         assert batch["image"].shape == (2, 32, 32, 3)
