@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from shm.compositing import composite
 from shm.upsampling import resize_tf
 
 SPATIAL_KEYS = ("image", "alpha", "fg", "bg")
@@ -34,6 +35,9 @@ class Augmentation:
     brightness, contrast, saturation: maximum change (additive for brightness, relative otherwise).
     hue: maximum hue rotation, as a fraction of a full turn.
     composite_prob: probability of compositing a known foreground onto a random background.
+    group_prob: probability of a group view: another sample's person composited beside the first,
+        in front of or behind it (`place_beside`, `add_person`), the targets their union. Photos
+        with one person labelled (CCP) otherwise teach that a view holds one person only.
     trimap_blur_px, trimap_smoothing: stage 2's input trimap perturbation (`shm.data.perturbed_trimap`).
     """
 
@@ -46,6 +50,7 @@ class Augmentation:
     saturation: float = 0.2
     hue: float = 0.03
     composite_prob: float = 0.5
+    group_prob: float = 0.25
     trimap_blur_px: int = 9
     trimap_smoothing: float = 0.2
 
@@ -55,6 +60,12 @@ class Augmentation:
 VIEW_ASPECTS = (9 / 16, 3 / 4, 1.0, 4 / 3, 16 / 9)
 # Zoom range of the framing windows: half the photo's height (half body) to a third (head and shoulders).
 FRAMING_ZOOM = (1.5, 3.0)
+# Group views: the second person's height as a fraction of the first's; the distance of their centres
+# in units of their boxes' mean width (below 1 the boxes overlap, by at most half); how far the
+# bottoms (feet) may be apart, as a fraction of the first person's height.
+GROUP_SCALE = (0.8, 1.2)
+GROUP_SPACING = (0.5, 1.2)
+GROUP_SHIFT = 0.1
 
 
 def split_seed(seed: tf.Tensor, count: int) -> list[tf.Tensor]:
@@ -112,8 +123,7 @@ def random_view_box(hw: tf.Tensor, alpha: tf.Tensor, augmentation: "Augmentation
     box = tf.clip_by_value(tf.cast(tf.round(tf.stack([height, height / aspect])), tf.int32), 1, hw)
     room = hw - box
 
-    person = alpha[..., 0] > 0.5
-    rows, columns = tf.reduce_any(person, axis=1), tf.reduce_any(person, axis=0)
+    rows, columns = _person_rows_columns(alpha, 0.5)
     has_person = tf.reduce_any(rows)
     person_top = tf.cast(tf.argmax(tf.cast(rows, tf.int32)), tf.float32)
     column_indices = tf.cast(tf.range(hw[1]), tf.float32)
@@ -126,6 +136,105 @@ def random_view_box(hw: tf.Tensor, alpha: tf.Tensor, augmentation: "Augmentation
     top = tf.where(use_framing, tf.clip_by_value(framed_top, 0, room[0]), _random_offset(room[0], top_seed))
     left = tf.where(use_framing, tf.clip_by_value(framed_left, 0, room[1]), _random_offset(room[1], left_seed))
     return top, left, box[0], box[1]
+
+
+def _person_rows_columns(alpha: tf.Tensor, threshold: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """Which rows and which columns of alpha (H, W, 1) hold a pixel above `threshold`."""
+    person = alpha[..., 0] > threshold
+    return tf.reduce_any(person, axis=1), tf.reduce_any(person, axis=0)
+
+
+def _span(occupied: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """First and one-past-last index of True in a boolean vector; (0, length) when there is none."""
+    flags = tf.cast(occupied, tf.int32)
+    first = tf.cast(tf.argmax(flags), tf.int32)
+    return first, tf.shape(flags)[0] - tf.cast(tf.argmax(tf.reverse(flags, [0])), tf.int32)
+
+
+def person_box(alpha: tf.Tensor, threshold: float) -> tf.Tensor:
+    """The box (top, left, bottom, right), int32, bottom and right exclusive, of the pixels of alpha
+    (H, W, 1) above `threshold`; the whole image when there are none."""
+    rows, columns = _person_rows_columns(alpha, threshold)
+    top, bottom = _span(rows)
+    left, right = _span(columns)
+    return tf.stack([top, left, bottom, right])
+
+
+def box_in_view(box: tf.Tensor, top, left, height, width, view_hw: tf.Tensor) -> tf.Tensor:
+    """A (top, left, bottom, right) box of a photo in the pixels of a view: the window (`top`,
+    `left`, `height`, `width`) of the photo resized to `view_hw`. float32; may lie beyond the view."""
+    origin = tf.cast(tf.stack([top, left, top, left]), tf.float32)
+    scale = tf.cast(view_hw, tf.float32) / tf.cast(tf.stack([height, width]), tf.float32)
+    return (tf.cast(box, tf.float32) - origin) * tf.tile(scale, [2])
+
+
+def paste(layers: tf.Tensor, top: tf.Tensor, left: tf.Tensor, hw: tf.Tensor) -> tf.Tensor:
+    """`layers` (h, w, C) placed with its top left corner at (`top`, `left`) (int32, may be
+    negative) on zeros of size `hw`; what falls outside is cut off."""
+    size = tf.shape(layers)[:2]
+    offset = tf.stack([top, left])
+    start = tf.clip_by_value(offset, 0, hw)
+    skipped = tf.clip_by_value(-offset, 0, size)
+    extent = tf.maximum(tf.minimum(size - skipped, hw - start), 0)
+    piece = layers[skipped[0]:skipped[0] + extent[0], skipped[1]:skipped[1] + extent[1]]
+    after = hw - start - extent
+    return tf.pad(piece, [[start[0], after[0]], [start[1], after[1]], [0, 0]])
+
+
+def place_beside(layers: tf.Tensor, cut: tf.Tensor, first: tf.Tensor, view_hw: tf.Tensor,
+                 seed: tf.Tensor) -> tf.Tensor:
+    """A second person beside the first, as a group photo would show them, on zeros of size `view_hw`.
+
+    `layers` (h, w, C): the second person's alpha and colours cut to its box (`person_box`); `cut`
+    bool (4,): whether that box touches its photo's top, left, bottom, right (the person is cut off
+    there); `first` float (4,): the first person's box in view pixels (`box_in_view`, may reach
+    beyond the view). The person is scaled to `GROUP_SCALE` times the first's height, its bottom
+    within `GROUP_SHIFT` of the first's, its centre `GROUP_SPACING` box widths to the left or right
+    (the other side when that is outside the view; at worst clipped to the view's edge, so at least
+    half of it shows). An edge where it is cut off stays at or beyond the view's edge: no straight
+    cut through the air.
+    """
+    scale_seed, shift_seed, spacing_seed, side_seed = split_seed(seed, 4)
+    size = tf.cast(tf.shape(layers)[:2], tf.float32)
+    view = tf.cast(view_hw, tf.float32)
+    first_height, first_width = first[2] - first[0], first[3] - first[1]
+    height = tf.random.stateless_uniform([], scale_seed, *GROUP_SCALE) * first_height
+    width = size[1] * height / size[0]
+    scaled = tf.maximum(tf.cast(tf.round(tf.stack([height, width])), tf.int32), 1)
+
+    bottom = first[2] + tf.random.stateless_uniform([], shift_seed, -GROUP_SHIFT, GROUP_SHIFT) * first_height
+    top = tf.cast(tf.round(bottom), tf.int32) - scaled[0]
+    distance = tf.random.stateless_uniform([], spacing_seed, *GROUP_SPACING) * (first_width + width) / 2
+    side = tf.where(tf.random.stateless_uniform([], side_seed) < 0.5, -1.0, 1.0)
+    first_centre = (first[1] + first[3]) / 2
+    centre = first_centre + side * distance
+    centre = tf.where(tf.logical_or(centre < 0, centre > view[1]), first_centre - side * distance, centre)
+    left = tf.cast(tf.round(tf.clip_by_value(centre, 0.0, view[1]) - width / 2), tf.int32)
+
+    left = tf.where(cut[1], tf.minimum(left, 0), left)
+    left = tf.where(cut[3], tf.maximum(left, view_hw[1] - scaled[1]), left)
+    top = tf.where(cut[0], tf.minimum(top, 0), top)
+    top = tf.where(cut[2], tf.maximum(top, view_hw[0] - scaled[0]), top)
+    top = tf.clip_by_value(top, 1 - scaled[0], view_hw[0] - 1)  # at least one row in the view
+    return paste(resize_tf(layers, scaled), top, left, view_hw)
+
+
+def add_person(sample: dict, alpha: tf.Tensor, fg: tf.Tensor, in_front: tf.Tensor) -> dict:
+    """The sample with a second person (alpha (H, W, 1), colours fg (H, W, 3), at the sample's size)
+    in front of (`in_front`, a bool tensor) or behind its own.
+
+    Alpha becomes the union a_front + a_back (1 - a_front); fg the colour of what shows, the
+    premultiplied colours over that union; the image both people over the sample's bg, so that
+    `composite(alpha, fg, bg)` is the image.
+    """
+    own_alpha, own_fg = sample["alpha"], sample["fg"]
+    front_alpha, back_alpha = tf.where(in_front, alpha, own_alpha), tf.where(in_front, own_alpha, alpha)
+    front_fg, back_fg = tf.where(in_front, fg, own_fg), tf.where(in_front, own_fg, fg)
+    union = front_alpha + back_alpha * (1.0 - front_alpha)
+    premultiplied = front_alpha * front_fg + (1.0 - front_alpha) * back_alpha * back_fg
+    # Where nobody is, the sample's own fg (its estimate there) stays.
+    union_fg = tf.where(union > 0, tf.math.divide_no_nan(premultiplied, union), own_fg)
+    return {**sample, "alpha": union, "fg": union_fg, "image": composite(union, union_fg, sample["bg"])}
 
 
 def box_blur(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:

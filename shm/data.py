@@ -263,23 +263,30 @@ def match_size(image: tf.Tensor, hw: tf.Tensor, method: str) -> tf.Tensor:
     return tf.cond(same, lambda: tf.identity(image), lambda: tf.image.resize(image, hw, method=method))
 
 
-def load_sample(paths: dict) -> dict:
-    """Decode one sample's files (a dict of path strings, "" for none) into the dict of
-    `shm.augment`: partners resized to the photo; unknown fg / bg are the photo itself."""
+def load_person(paths: dict) -> dict:
+    """Decode a sample's photo, alpha and foreground colours (a dict of path strings, "" for none):
+    partners resized to the photo; an unknown fg is the photo itself."""
     image = decode_rgb(tf.io.read_file(paths["image"]))
     hw = tf.shape(image)[:2]
     alpha = decode_alpha(tf.io.read_file(paths["alpha"]))
     alpha = tf.cond(tf.convert_to_tensor(paths["alpha_is_mask"]), lambda: match_size(alpha, hw, "nearest"),
                     lambda: match_size(alpha, hw, "bilinear"))
-
-    def optional_colour(path: tf.Tensor) -> tf.Tensor:
-        return tf.cond(tf.equal(path, ""), lambda: tf.identity(image),
-                       lambda: match_size(decode_rgb(tf.io.read_file(path)), hw, "bilinear"))
-
     fg_known = tf.not_equal(paths["fg"], "")
-    has_fg_bg = tf.logical_and(fg_known, tf.not_equal(paths["bg"], ""))
-    return {"image": image, "alpha": alpha, "fg": optional_colour(paths["fg"]),
-            "bg": optional_colour(paths["bg"]), "fg_known": fg_known,
+    return {"image": image, "alpha": alpha, "fg": _optional_colour(paths["fg"], image), "fg_known": fg_known}
+
+
+def _optional_colour(path: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    """The colours in `path` at the size of `image`, or `image` itself when there is no file."""
+    return tf.cond(tf.equal(path, ""), lambda: tf.identity(image),
+                   lambda: match_size(decode_rgb(tf.io.read_file(path)), tf.shape(image)[:2], "bilinear"))
+
+
+def load_sample(paths: dict) -> dict:
+    """Decode one sample's files (a dict of path strings, "" for none) into the dict of
+    `shm.augment`: partners resized to the photo; unknown fg / bg are the photo itself."""
+    sample = load_person(paths)
+    has_fg_bg = tf.logical_and(sample["fg_known"], tf.not_equal(paths["bg"], ""))
+    return {**sample, "bg": _optional_colour(paths["bg"], sample["image"]),
             "has_fg_bg": tf.cast(has_fg_bg, tf.float32)}
 
 
@@ -308,6 +315,36 @@ def random_composite(sample: dict, background_paths: tf.Tensor, probability: flo
     pick = tf.random.stateless_uniform([], pick_seed, 0, count, dtype=tf.int32)
     return tf.cond(go, lambda: composite_onto(sample, load_background(background_paths[pick]), fit_seed),
                    lambda: dict(sample))
+
+
+def group_view(sample: dict, first_box: tf.Tensor, partner_paths: dict, seed: tf.Tensor) -> dict:
+    """Another sample's person (`partner_paths`) beside the view's own, in front of or behind it
+    (`augment.place_beside`, `augment.add_person`): the targets become their union.
+
+    `first_box`: the view's person in view pixels (`augment.box_in_view`). The partner is cut to the
+    box of its alpha above `SOFT_THRESHOLD` (hair included); with no known fg its colours are the
+    photo's (a cut-out by the mask, for stage 1's binary masks), and the view's fg is no longer
+    known (no compositing onto backgrounds, no compositional loss).
+    """
+    place_seed, order_seed = augment.split_seed(seed, 2)
+    partner = load_person(partner_paths)
+    hw = augment.image_hw(partner)
+    box = augment.person_box(partner["alpha"], SOFT_THRESHOLD)
+    cut = tf.stack([tf.equal(box[0], 0), tf.equal(box[1], 0), tf.equal(box[2], hw[0]), tf.equal(box[3], hw[1])])
+    layers = tf.concat([partner["alpha"], partner["fg"]], axis=-1)[box[0]:box[2], box[1]:box[3]]
+    placed = augment.place_beside(layers, cut, first_box, augment.image_hw(sample), place_seed)
+    in_front = tf.random.stateless_uniform([], order_seed) < 0.5
+    grouped = augment.add_person(sample, placed[..., :1], placed[..., 1:], in_front)
+    return {**grouped, "fg_known": tf.logical_and(sample["fg_known"], partner["fg_known"]),
+            "has_fg_bg": sample["has_fg_bg"] * tf.cast(partner["fg_known"], tf.float32)}
+
+
+def random_group_view(sample: dict, first_box: tf.Tensor, partner_paths: dict, probability: float,
+                      seed: tf.Tensor) -> dict:
+    """With `probability`, a group view (`group_view`); the partner's files are read only then."""
+    coin_seed, view_seed = augment.split_seed(seed, 2)
+    go = tf.random.stateless_uniform([], coin_seed) < probability
+    return tf.cond(go, lambda: group_view(sample, first_box, partner_paths, view_seed), lambda: dict(sample))
 
 
 def colour_jitter(sample: dict, augmentation: Augmentation, seed: tf.Tensor) -> dict:
@@ -385,17 +422,30 @@ def validation_view(paths: dict, stage: str, working_size: int, multiple: int) -
     return finish(sample, stage, tnet_target(sample["alpha"]))
 
 
+# Group views draw their randomness from the element's seed folded with this, so that every other
+# step's seed, and with `group_prob` 0 every view, stays what it was without them.
+_GROUP_SEED = 1
+
+
 def training_view(paths: dict, seed: tf.Tensor, stage: str, working_size: int, multiple: int,
-                  augmentation: Augmentation, backgrounds: tf.Tensor, band_fraction: tuple[float, float]) -> dict:
+                  augmentation: Augmentation, backgrounds: tf.Tensor, band_fraction: tuple[float, float],
+                  partner_paths: dict | None = None) -> dict:
     """A random window of the photo (`augment.random_view_box`: the whole photo, a zoom, another
     aspect, or a head-and-shoulders / half-body framing) seen at the size inference would see such
-    a photo at, then flip, compositing onto person-free backgrounds and colour jitter."""
+    a photo at, then with `partner_paths` perhaps a group view (`random_group_view`), then flip,
+    compositing onto person-free backgrounds and colour jitter."""
     box_seed, view_seed, trimap_seed = augment.split_seed(seed, 3)
     sample = load_sample(paths)
     top, left, height, width = augment.random_view_box(augment.image_hw(sample), sample["alpha"], augmentation,
                                                        box_seed)
+    photo_box = augment.person_box(sample["alpha"], SOFT_THRESHOLD) if partner_paths is not None else None
     sample = augment.crop(sample, top, left, height, width)
-    sample = augment.resize_to_network(sample, network_size_tf(tf.stack([height, width]), working_size, multiple))
+    view_hw = network_size_tf(tf.stack([height, width]), working_size, multiple)
+    sample = augment.resize_to_network(sample, view_hw)
+    if partner_paths is not None:
+        first_box = augment.box_in_view(photo_box, top, left, height, width, view_hw)
+        group_seed = tf.random.experimental.stateless_fold_in(seed, _GROUP_SEED)
+        sample = random_group_view(sample, first_box, partner_paths, augmentation.group_prob, group_seed)
     sample = _augment_view(sample, augmentation, backgrounds, view_seed)
     trimap = (perturbed_trimap(sample["alpha"], band_fraction, augmentation, trimap_seed) if stage == "mnet"
               else tnet_target(sample["alpha"]))
@@ -459,6 +509,21 @@ def _weighted_paths(sources: list[Source], seed: int) -> tf.data.Dataset:
         rerandomize_each_iteration=True)
 
 
+def partner_sources(sources: list[Source], stage: str) -> list[Source]:
+    """The samples group views take their second person from: in stages 2 and 3 only those with
+    known foreground colours (a cut-out by the alpha would teach the M-Net the old background's
+    fringe as foreground); in stage 1 every sample (its trimap's band covers the fringe)."""
+    if stage == "tnet":
+        return sources
+    known = [Source([s for s in source.samples if s.fg is not None], source.weight) for source in sources]
+    return [source for source in known if source.samples]
+
+
+# The partner stream's shuffles are seeded apart from the first stream's: streams in step would
+# pair every photo with itself.
+_PARTNER_STREAM_SEED = 1_000_003
+
+
 def _shape_key(element: dict) -> tf.Tensor:
     hw = tf.shape(element["image"], out_type=tf.int64)[:2]
     return hw[0] * 65536 + hw[1]
@@ -474,7 +539,8 @@ def make_dataset(stage: str, samples: Sequence[Sample] | Sequence[Source], worki
     `working_size`, sides multiples of `multiple`), so batches group views of one shape. Training
     (endless; `samples` may be weighted `Source`s): random views (`training_view`) with the T-Net's
     fixed narrow-band trimap as target, or for stage 2 a perturbed input trimap (`perturbed_trimap`,
-    random band of `band_fraction` of the shorter side) and `raw_alpha_band`. Validation
+    random band of `band_fraction` of the shorter side) and `raw_alpha_band`; `augmentation.group_prob`
+    of the views get a second person from a second stream of samples (`partner_sources`). Validation
     (`training=False`): each photo once, as `shm.Matter` gives it to the network.
     """
     if stage not in STAGE_KEYS:
@@ -488,9 +554,14 @@ def make_dataset(stage: str, samples: Sequence[Sample] | Sequence[Source], worki
     if training:
         backgrounds = _background_pool(backgrounds_dir)
         element_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(_weighted_paths(sources, seed), element_seeds).map(
-            lambda paths, element_seed: training_view(paths, element_seed, stage, working_size, multiple,
-                                                      augmentation, backgrounds, band_fraction),
+        streams = (_weighted_paths(sources, seed), element_seeds)
+        partners = partner_sources(sources, stage) if augmentation.group_prob > 0 else []
+        if partners:
+            streams += (_weighted_paths(partners, seed + _PARTNER_STREAM_SEED),)
+        dataset = tf.data.Dataset.zip(*streams).map(
+            lambda paths, element_seed, partner_paths=None: training_view(
+                paths, element_seed, stage, working_size, multiple, augmentation, backgrounds, band_fraction,
+                partner_paths),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
         table = _path_table([sample for source in sources for sample in source.samples])

@@ -136,3 +136,110 @@ def test_random_functions_are_reproducible(seed):
     first = augment.random_colour_transform(seed, 0.1, 0.2, 0.2, 0.03)
     second = augment.random_colour_transform(seed, 0.1, 0.2, 0.2, 0.03)
     np.testing.assert_array_equal(first[0], second[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Group views
+
+def _disc(height, width, centre, radius):
+    """A soft disc (H, W, 1): 1 inside, a 2-pixel ramp, 0 outside."""
+    yy, xx = np.mgrid[:height, :width]
+    return np.clip((radius - np.hypot(yy - centre[0], xx - centre[1])) / 2, 0, 1)[..., None].astype(np.float32)
+
+
+def test_person_box_is_the_box_above_the_threshold_or_the_whole_image():
+    alpha = np.zeros((10, 12, 1), np.float32)
+    alpha[2:7, 3:5] = 1.0
+    alpha[8, 9] = 0.005  # below the threshold: not part of the person
+    np.testing.assert_array_equal(augment.person_box(tf.constant(alpha), 0.01), [2, 3, 7, 5])
+    np.testing.assert_array_equal(augment.person_box(tf.zeros([10, 12, 1]), 0.01), [0, 0, 10, 12])
+
+
+def test_box_in_view_maps_a_photo_box_through_the_crop_and_resize():
+    box = tf.constant([10, 20, 50, 40])
+    # Window (top 10, left 0, 40 x 80) of the photo seen at 20 x 20: y halved, x quartered.
+    np.testing.assert_allclose(augment.box_in_view(box, 10, 0, 40, 80, tf.constant([20, 20])), [0, 5, 20, 10])
+
+
+@pytest.mark.parametrize("top, left", [(2, 3), (-2, -3), (5, 6), (-4, 9), (7, 8), (40, 3)])
+def test_paste_places_and_cuts_like_a_canvas(top, left):
+    layers = np.arange(4 * 5 * 2, dtype=np.float32).reshape(4, 5, 2) + 1
+    canvas = np.zeros((8 + 20, 9 + 20, 2), np.float32)  # a margin of 10 around the 8 x 9 view
+    if -10 <= top <= 18 and -10 <= left <= 18:
+        canvas[10 + top:14 + top, 10 + left:15 + left] = layers
+    pasted = augment.paste(tf.constant(layers), tf.constant(top), tf.constant(left), tf.constant([8, 9]))
+    np.testing.assert_array_equal(pasted.numpy(), canvas[10:18, 10:19])
+
+
+def _group_sample(seed=0):
+    rng = np.random.default_rng(seed)
+    alpha = _disc(16, 20, (8, 7), 5)
+    fg, bg = rng.random((16, 20, 3), np.float32), rng.random((16, 20, 3), np.float32)
+    return {"image": tf.constant(composite(alpha, fg, bg)), "alpha": tf.constant(alpha), "fg": tf.constant(fg),
+            "bg": tf.constant(bg), "has_fg_bg": tf.constant(1.0)}
+
+
+@pytest.mark.parametrize("in_front", [True, False])
+def test_add_person_is_the_union_and_exactly_composite_consistent(in_front):
+    sample = _group_sample()
+    alpha = _disc(16, 20, (9, 12), 5)  # overlaps the first person in part
+    fg = np.random.default_rng(1).random((16, 20, 3), np.float32)
+    out = {k: v.numpy() for k, v in augment.add_person(sample, tf.constant(alpha), tf.constant(fg),
+                                                        tf.constant(in_front)).items()}
+    own_alpha, own_fg, bg = (sample[k].numpy() for k in ("alpha", "fg", "bg"))
+    (front_a, front_f), (back_a, back_f) = ((alpha, fg), (own_alpha, own_fg))[::1 if in_front else -1]
+    np.testing.assert_allclose(out["alpha"], front_a + back_a * (1 - front_a), atol=1e-6)
+    # The image is the back person over the background, the front person over that.
+    np.testing.assert_allclose(out["image"], composite(front_a, front_f, composite(back_a, back_f, bg)), atol=1e-5)
+    person = out["alpha"][..., 0] > 0
+    np.testing.assert_allclose(composite(out["alpha"], out["fg"], bg)[person], out["image"][person], atol=1e-5)
+    # Where the front person is opaque its colour shows; where nobody is, the sample's fg stays.
+    opaque = front_a[..., 0] == 1
+    np.testing.assert_allclose(out["fg"][opaque], front_f[opaque], atol=1e-6)
+    np.testing.assert_array_equal(out["fg"][~person], own_fg[~person])
+    assert out["alpha"].sum() > own_alpha.sum() + 10
+
+
+def _placed(cut, first, view_hw=(40, 60), seed=(0, 0), layers_hw=(20, 8)):
+    layers = np.ones((*layers_hw, 1), np.float32)
+    placed = augment.place_beside(tf.constant(layers), tf.constant(cut), tf.constant(first, tf.float32),
+                                  tf.constant(view_hw), tf.constant(seed))
+    assert placed.shape == (*view_hw, 1)
+    return placed.numpy()[..., 0]
+
+
+@pytest.mark.parametrize("seed", [(s, 1) for s in range(12)])
+def test_place_beside_scales_to_the_first_person_and_overlaps_at_most_partly(seed):
+    first = (10.0, 25.0, 40.0, 35.0)  # 30 tall, 10 wide, its feet on the view's bottom
+    placed = _placed([False] * 4, first, seed=seed)
+    rows, columns = np.flatnonzero(placed.any(1)), np.flatnonzero(placed.any(0))
+    assert placed.sum() > 0
+    height = rows[-1] + 1 - rows[0]
+    if rows[-1] + 1 < 40:  # not cut by the view's bottom
+        assert 0.8 * 30 - 1 <= height <= 1.2 * 30 + 1
+        assert abs(rows[-1] + 1 - 40) <= 0.1 * 30 + 1  # feet near the first person's
+    centre, width = (columns[0] + columns[-1] + 1) / 2, columns[-1] + 1 - columns[0]
+    inside_view = 0 < columns[0] and columns[-1] < 59
+    if inside_view:
+        assert abs(centre - 30) >= 0.5 * (10 + width) / 2 - 1  # at most half of the mean width overlaps
+
+
+def test_place_beside_keeps_a_cut_off_edge_at_the_edge_of_the_view():
+    first = (5.0, 10.0, 25.0, 20.0)  # a person standing high in the view, far from its bottom
+    for seed in range(8):
+        # A half-body portrait, cut off at its photo's bottom: its cut stays on the view's bottom.
+        placed = _placed([False, False, True, False], first, seed=(seed, 2))
+        assert placed[-1].any()
+        # Cut off at its left: the cut lies on the view's left edge.
+        placed = _placed([False, True, False, False], first, seed=(seed, 2))
+        assert placed[:, 0].any()
+
+
+def test_place_beside_moves_to_the_other_side_when_one_side_is_outside_the_view():
+    # The first person (centre 5, 10 wide) stands at the left edge of the view: the second always
+    # lands right of it, never half outside the view on the left.
+    for seed in range(10):
+        placed = _placed([False] * 4, (10.0, 0.0, 40.0, 10.0), seed=(seed, 3))
+        columns = np.flatnonzero(placed.any(0))
+        width = columns[-1] + 1 - columns[0]
+        assert columns[0] > 0 and (columns[0] + columns[-1] + 1) / 2 >= 5 + 0.5 * (10 + width) / 2 - 1

@@ -7,17 +7,18 @@ from PIL import Image
 
 from shm import data
 from shm.augment import Augmentation
+from shm.compositing import composite
 from shm.data import DatasetError, discover_samples
 
 HEIGHT, WIDTH = 40, 48
 NO_COLOUR = dict(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
 
 
-def _alpha(height=HEIGHT, width=WIDTH, shift=0):
+def _alpha(height=HEIGHT, width=WIDTH, shift=0, radius=None):
     """A disc with a soft rim: alpha 1 inside, a ramp, 0 outside."""
     yy, xx = np.mgrid[:height, :width]
     distance = np.hypot(yy - height / 2, xx - width / 2 - shift)
-    return np.clip((height / 3 - distance) / 4, 0, 1)
+    return np.clip(((radius or height / 3) - distance) / 4, 0, 1)
 
 
 def _save(path, array):
@@ -25,10 +26,10 @@ def _save(path, array):
     Image.fromarray(np.clip(np.rint(np.asarray(array) * 255), 0, 255).astype(np.uint8)).save(path)
 
 
-def _write_dataset(root, names=("1", "2", "10"), fg_bg=(), target="alpha"):
+def _write_dataset(root, names=("1", "2", "10"), fg_bg=(), target="alpha", radius=None):
     rng = np.random.default_rng(0)
     for index, name in enumerate(names):
-        alpha = _alpha(shift=index * 3)
+        alpha = _alpha(shift=index * 3, radius=radius)
         fg, bg = rng.random((HEIGHT, WIDTH, 3)), rng.random((HEIGHT, WIDTH, 3))
         _save(root / "image" / f"{name}.png", alpha[..., None] * fg + (1 - alpha[..., None]) * bg)
         _save(root / target / f"{name}.png", alpha if target == "alpha" else alpha > 0.5)
@@ -288,3 +289,123 @@ def test_training_needs_a_full_batch(tmp_path):
     samples = discover_samples(_write_dataset(tmp_path, names=("1",)))
     with pytest.raises(DatasetError, match="cannot fill one training batch of 2"):
         data.make_tnet_dataset(samples, 32, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Group views
+
+GROUPS = Augmentation(group_prob=1.0, **NO_COLOUR)
+SMALL = 8  # the radius of people small enough to leave room for a second one
+NO_GROUPS = Augmentation(group_prob=0.0, **NO_COLOUR)
+
+
+def _batches(samples, stage, augmentation, seed=4, count=4, **kwargs):
+    dataset = data.make_dataset(stage, samples, WORKING_SIZE, 2, seed=seed, augmentation=augmentation, **kwargs)
+    return [{key: value.numpy() for key, value in batch.items()} for batch in dataset.take(count)]
+
+
+def _fingerprint(value):
+    """Two numbers that move with any change of a batch entry: the channels weighted 1, 2, 3 summed,
+    and that weighted by a ramp across the width."""
+    weighted = value.astype(np.float64) * (1 + np.arange(value.shape[-1]))
+    return weighted.sum(), (weighted * np.linspace(0, 1, value.shape[2])[:, None]).sum()
+
+
+# Stage 2's first batches before group views existed (commit 12a9fc0, seed 11; made by
+# `_pinned_batches`): with `group_prob` 0 every other step's randomness must stay as it was.
+PINNED_BATCHES = [
+    {"image": (6463.9402, 3237.9354), "trimap": (4153.1631, 2072.3364), "alpha": (997.2911, 496.0377),
+     "fg": (6489.6901, 3256.9292), "bg": (6496.8358, 3254.4730), "raw_alpha_band": (1686.0000, 840.1290)},
+    {"image": (5890.9238, 2935.5561), "trimap": (3442.7712, 1672.8018), "alpha": (562.2591, 254.9686),
+     "fg": (5842.5184, 2909.4596), "bg": (5906.9441, 2941.2420), "raw_alpha_band": (1894.0000, 883.4516)},
+    {"image": (6258.5944, 3091.0033), "trimap": (4178.4945, 1996.4527), "alpha": (1131.2708, 521.3990),
+     "fg": (6275.5001, 3093.6387), "bg": (6290.8757, 3148.4386), "raw_alpha_band": (1695.0000, 824.9677)},
+]
+
+
+def _pinned_batches(root, augmentation):
+    samples = discover_samples(_write_dataset(root / "d", names=("1", "2", "3", "4"), fg_bg=("1", "3")))
+    _save(root / "backgrounds" / "b.png", np.random.default_rng(1).random((30, 50, 3)))
+    return _batches(samples, "mnet", augmentation, seed=11, count=3, backgrounds_dir=root / "backgrounds")
+
+
+def test_without_group_views_the_pipeline_is_what_it_was(tmp_path):
+    # tf.data's seeds are combined with TensorFlow's global seed when one is set (other tests set
+    # it): the pinned numbers are those of a process without one, as the training scripts run.
+    tf.random.set_seed(None)
+    batches = _pinned_batches(tmp_path, Augmentation(group_prob=0.0))
+    for batch, pinned in zip(batches, PINNED_BATCHES):
+        assert batch["image"].shape == (2, 32, 32, 3)
+        for key, numbers in pinned.items():
+            # An 8-bit tie rounded the other way on another CPU moves a sum by 1/255 * 3.
+            np.testing.assert_allclose(_fingerprint(batch[key]), numbers, atol=0.05)
+    # And group views do change it.
+    grouped = _pinned_batches(tmp_path / "again", Augmentation(group_prob=1.0))
+    assert all(g["alpha"].sum() > b["alpha"].sum() for g, b in zip(grouped, batches))
+
+
+@pytest.mark.parametrize("stage", ["shm", "mnet"])
+def test_every_group_view_holds_more_person_than_its_first_person(tmp_path, stage):
+    samples = discover_samples(_write_dataset(tmp_path, names=("1", "2", "3", "4"), fg_bg=("1", "2", "3", "4"),
+                                              radius=SMALL))
+    alone, grouped = _batches(samples, stage, NO_GROUPS), _batches(samples, stage, GROUPS)
+    for one, two in zip(alone, grouped):
+        # The same views (the group's randomness is its own), each with a second person added.
+        assert one["image"].shape == two["image"].shape
+        assert (two["alpha"] >= one["alpha"] - 1e-6).all()
+        assert (two["alpha"].sum(axis=(1, 2, 3)) > one["alpha"].sum(axis=(1, 2, 3)) + 5).all()
+
+
+def test_stage_1_group_views_cut_the_second_person_out_by_its_mask(tmp_path):
+    samples = discover_samples(_write_dataset(tmp_path, names=("1", "2", "3"), target="mask", radius=SMALL))  # no fg
+    assert list(data.partner_sources(data.as_sources(samples), "tnet")[0].samples) == list(samples)
+    assert data.partner_sources(data.as_sources(samples), "shm") == []
+    alone, grouped = _batches(samples, "tnet", NO_GROUPS), _batches(samples, "tnet", GROUPS)
+    for one, two in zip(alone, grouped):
+        person = lambda batch: batch["trimap"][..., 1:].sum(axis=(1, 2, 3))  # noqa: E731 (unknown + foreground)
+        assert (person(two) > person(one) + 5).all()
+    # Stages 2 and 3 take no cut-outs: without known foregrounds they have no group views.
+    for one, two in zip(_batches(samples, "shm", NO_GROUPS), _batches(samples, "shm", GROUPS)):
+        np.testing.assert_array_equal(one["alpha"], two["alpha"])
+
+
+def test_group_views_are_composite_consistent_with_and_without_a_new_background(tmp_path):
+    samples = discover_samples(_write_dataset(tmp_path / "d", names=("1", "2", "3"), fg_bg=("1", "2", "3")))
+    _save(tmp_path / "backgrounds" / "b.png", np.random.default_rng(2).random((30, 50, 3)))
+    for composite_prob in (0.0, 1.0):
+        augmentation = Augmentation(group_prob=1.0, composite_prob=composite_prob, **NO_COLOUR)
+        for batch in _batches(samples, "shm", augmentation, backgrounds_dir=tmp_path / "backgrounds"):
+            assert (batch["has_fg_bg"] == 1).all()
+            person = batch["alpha"][..., 0] > 0
+            np.testing.assert_allclose(composite(batch["alpha"], batch["fg"], batch["bg"])[person],
+                                       batch["image"][person], atol=1e-5)
+
+
+def test_group_views_are_reproducible(tmp_path):
+    samples = discover_samples(_write_dataset(tmp_path, names=("1", "2", "3", "4"), fg_bg=("1", "2", "3", "4")))
+    first, again, other = (_batches(samples, "shm", Augmentation(group_prob=0.5), seed=seed) for seed in (7, 7, 8))
+    for a, b in zip(first, again):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert any(a["alpha"].shape != b["alpha"].shape or not np.array_equal(a["alpha"], b["alpha"])
+               for a, b in zip(first, other))
+
+
+def test_group_views_fit_any_partner_into_views_grouped_by_shape(tmp_path):
+    # Partners from photos of other sizes and aspects than the view's, views of every aspect.
+    rng = np.random.default_rng(3)
+    for name, (height, width) in {"tall": (90, 40), "wide": (30, 100), "small": (20, 24)}.items():
+        alpha = _alpha(height, width)
+        _save(tmp_path / "image" / f"{name}.png", alpha[..., None] * rng.random((height, width, 3)))
+        _save(tmp_path / "alpha" / f"{name}.png", alpha)
+        _save(tmp_path / "fg" / f"{name}.png", rng.random((height, width, 3)))
+        _save(tmp_path / "bg" / f"{name}.png", rng.random((height, width, 3)))
+    samples = discover_samples(tmp_path)
+    augmentation = Augmentation(group_prob=1.0, reframe_prob=1.0, framing_prob=0.3)
+    shapes = set()
+    for batch in _batches(samples, "shm", augmentation, count=8, multiple=8):
+        hw = batch["image"].shape[1:3]
+        assert all(value.shape[1:3] == hw for key, value in batch.items() if key != "has_fg_bg")
+        assert hw[0] % 8 == 0 and hw[1] % 8 == 0
+        shapes.add(hw)
+    assert len(shapes) > 1
