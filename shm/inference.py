@@ -31,7 +31,7 @@ from shm.backends import ModelFileError, Runner, load_backend
 from shm.foreground import estimate_foreground
 from shm.geometry import DEFAULT_SIZE_MULTIPLE, network_size
 from shm.io import read_image, to_uint8
-from shm.upsampling import DEFAULT_CLAMP, clamp_alpha, guided_upsample, resize, upsample_classes
+from shm.upsampling import DEFAULT_CLAMP, check_clamp_margin, clamp_alpha, guided_upsample, resize, upsample_classes
 
 if TYPE_CHECKING:
     import keras
@@ -184,8 +184,7 @@ class Matter:
         self.view = NetworkView(working_size, fixed_size, size_multiple)
         self.guided_radius = guided_radius
         self.guided_eps = guided_eps
-        clamp_alpha(np.zeros((1, 1), np.float32), clamp)  # an unusable margin fails here, not per photo
-        self.clamp = clamp
+        self.clamp = check_clamp_margin(clamp)  # an unusable margin fails here, not per photo
         self.model_file: Path | None = None  # set by from_weights; names the model in output records
 
     @property

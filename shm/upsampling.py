@@ -173,6 +173,13 @@ def guided_upsample(alpha_low: np.ndarray, image: np.ndarray, radius: int = 1,
 DEFAULT_CLAMP = 0.05
 
 
+def check_clamp_margin(margin: float) -> float:
+    """`margin` if `clamp_alpha` can use it, else `ValueError`."""
+    if not 0.0 <= margin < 0.5:
+        raise ValueError(f"the alpha clamp margin must be in [0, 0.5), got {margin}")
+    return margin
+
+
 def clamp_alpha(alpha: np.ndarray, margin: float) -> np.ndarray:
     """Alphas within `margin` of 0 or 1 set to 0 or 1, the rest stretched linearly in between
     (`(alpha - margin) / (1 - 2 margin)`), in place on float32 `alpha`, which it returns.
@@ -181,9 +188,7 @@ def clamp_alpha(alpha: np.ndarray, margin: float) -> np.ndarray:
     (docs/inference.md, "Clamp"); a linear stretch removes both without a jump at the margins, as a
     threshold would make. `margin` 0 returns `alpha` unchanged.
     """
-    if not 0.0 <= margin < 0.5:
-        raise ValueError(f"the alpha clamp margin must be in [0, 0.5), got {margin}")
-    if margin:
+    if check_clamp_margin(margin):
         for rows in row_bands(alpha.shape[0]):
             band = alpha[rows]
             band -= np.float32(margin)
@@ -197,9 +202,6 @@ def clamp_margin(text: str) -> float:
     import argparse
 
     try:
-        margin = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= margin < 0.5:
-        raise argparse.ArgumentTypeError(f"must be in [0, 0.5), got {text}")
-    return margin
+        return check_clamp_margin(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
