@@ -23,7 +23,7 @@ from pathlib import Path
 from shm.console import report, report_error
 from shm.evaluation import (CSV_COLUMNS, EvaluationError, check_outputs_are_not_inputs, evaluate_folders, plot_errors,
                             plot_path_for, summary_table, write_csv)
-from shm.upsampling import clamp_margin
+from shm.upsampling import DEFAULT_CLAMP, clamp_margin
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--threads", type=int, default=None, help="runtime threads (default: all cores)")
     group.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
                        help="longer side the networks run at (default: the lite preset's, as inference.py)")
-    group.add_argument("--clamp", type=clamp_margin, default=None, metavar="MARGIN",
-                       help="alpha clamp margin, as inference.py's (default: inference.py's default)")
+    group.add_argument("--clamp", type=clamp_margin, default=DEFAULT_CLAMP, metavar="MARGIN",
+                       help="alpha clamp margin, as inference.py's (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.model is None and (args.pred is None or args.gt is None):
         parser.error("give --pred and --gt, or --model and --split")

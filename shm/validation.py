@@ -32,6 +32,7 @@ from shm import console
 from shm.io import images_by_stem, read_alpha, read_image
 from shm.metrics import iou, sad_whole
 from shm.trimap import band_px
+from shm.upsampling import DEFAULT_CLAMP
 
 SCORES = ("sad", "iou", "sad_soft", "sad_edge")
 # Half-width of the edge band, as a fraction of the photo's shorter side.
@@ -152,16 +153,15 @@ def comparison_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def compare_models(models: Sequence[str | os.PathLike], splits: Sequence[ValidationSplit],
                    num_threads: int | None = None, progress: bool = True, working_size: int | None = None,
-                   clamp: float | None = None) -> dict[str, dict[str, dict[str, float]]]:
+                   clamp: float = DEFAULT_CLAMP) -> dict[str, dict[str, dict[str, float]]]:
     """Scores of each model file (through `Matter.from_weights`, its default backend) on each split;
-    "shipped" stands for the lite preset's shipped model. `working_size` and `clamp` as in `Matter`
-    (None: its defaults)."""
+    "shipped" stands for the lite preset's shipped model. `working_size` and `clamp` as in `Matter`."""
     from shm.inference import Matter
 
-    settings = {name: value for name, value in (("working_size", working_size), ("clamp", clamp)) if value is not None}
     results = {}
     for model in models:
-        matter = (Matter.from_preset("lite", num_threads=num_threads, **settings) if str(model) == "shipped"
-                  else Matter.from_weights(model, num_threads=num_threads, **settings))
+        settings = {"num_threads": num_threads, "working_size": working_size, "clamp": clamp}
+        matter = (Matter.from_preset("lite", **settings) if str(model) == "shipped"
+                  else Matter.from_weights(model, **settings))
         results[str(model)] = {split.name: score_split(matter.predict, split, progress) for split in splits}
     return results

@@ -217,24 +217,22 @@ def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -
     """The SHM model of `preset` with the T-Net and M-Net weights of stages 1 and 2, each a stage's
     `best.weights.h5` or a whole SHM model saved as `.keras` (such as the shipped
     `weights/shm_lite.keras`, to go on training it), whose T-Net or M-Net is taken."""
-    model = build_shm(preset)
-    for part, path, flag in (("tnet", tnet_weights, "--tnet-weights"), ("mnet", mnet_weights, "--mnet-weights")):
-        what = f"{'T-Net' if part == 'tnet' else 'M-Net'} weights of preset {preset!r} ({flag})"
-        if Path(path).suffix == ".keras":
-            _copy_part(getattr(model, part), Path(path), part, what)
-        else:
-            load_weights_checked(getattr(model, part), path, what)
-    return model
-
-
-def _copy_part(network: keras.Model, path: Path, part: str, what: str) -> None:
     from shm.backends import ModelFileError, load_shm_model
 
-    try:
-        source = getattr(load_shm_model(path), part).get_weights()
-        network.set_weights(source)
-    except (ModelFileError, ValueError) as error:
-        raise CheckpointError(f"{path}: its {part} does not fit as {what} ({error})") from None
+    model = build_shm(preset)
+    whole_models = {}  # both flags usually name the same .keras file: load it once
+    for part, path, flag in (("tnet", tnet_weights, "--tnet-weights"), ("mnet", mnet_weights, "--mnet-weights")):
+        what = f"{'T-Net' if part == 'tnet' else 'M-Net'} weights of preset {preset!r} ({flag})"
+        if Path(path).suffix != ".keras":
+            load_weights_checked(getattr(model, part), path, what)
+            continue
+        try:
+            if path not in whole_models:
+                whole_models[path] = load_shm_model(path)
+            getattr(model, part).set_weights(getattr(whole_models[path], part).get_weights())
+        except (ModelFileError, ValueError) as error:
+            raise CheckpointError(f"{path}: its {part} does not fit as {what} ({error})") from None
+    return model
 
 
 def train_shm(options: TrainOptions) -> StageTrainer:
