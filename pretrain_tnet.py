@@ -11,6 +11,9 @@ Train (checkpoints, log.csv, curves.png and tensorboard/ go to --out-dir):
     python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_psp --preset pspnet50 \\
         --ade20k-weights pspnet50_ade20k.h5          # the paper's T-Net from ADE20K weights
 
+    python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_more \
+        --tnet-weights weights/shm_lite.keras --lr 3e-4   # go on from the shipped model's T-Net
+
 Continue an interrupted run with the same command plus --resume. Predict trimaps (PNG 0/128/255;
 the weights file is only read):
 
@@ -43,6 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="lite presets: the converted ImageNet .npz of the T-Net's backbone (default: "
                             "weights/mobilenet_v2_imagenet.npz for lite, weights/efficientnet_lite0_imagenet.npz "
                             "for lite_efficientnet); 'none' starts from random weights")
+    group.add_argument("--tnet-weights", type=Path,
+                       help="go on training trained T-Net weights: a stage-1 best.weights.h5, or a whole SHM model "
+                            "(.keras, e.g. weights/shm_lite.keras) whose T-Net is taken; they replace the ImageNet "
+                            "or ADE20K start (default: none)")
     group.add_argument("--freeze-backbone-bn", action="store_true",
                        help="keep the ImageNet backbone's BatchNorm layers as ImageNet left them (inference mode, "
                             "statistics and scales not trained); default: they train with the rest")

@@ -14,14 +14,15 @@ import speed_study  # noqa: E402
 def test_study_writes_one_row_per_path_with_small_differences(tmp_path, capsys):
     page = tmp_path / "page.md"
     page.write_text("# Benchmarks\n\nkept text\n")
-    # Two paths (the reference and tflite): each runs in a process of its own that builds the model.
-    status = speed_study.main(["--networks", "lite/whole", "--paths", "tflite", "--size", "32",
+    # Two paths (the reference and the eager call, which converts nothing): each runs in a process
+    # of its own that builds the model.
+    status = speed_study.main(["--networks", "lite/whole", "--paths", "keras-call", "--size", "32",
                                "--repeats", "1", "--warmup", "0", "--peak", "100", "--output", str(page)])
     assert status == 0
     text = page.read_text()
     assert text.startswith("# Benchmarks\n\nkept text\n") and speed_study.START_MARK in text
     rows = [line for line in text.splitlines() if line.startswith("| lite/whole")]
-    assert [row.split(" | ")[2] for row in rows] == ["tf-function", "tflite"]  # the reference first
+    assert [row.split(" | ")[2] for row in rows] == ["tf-function", "keras-call"]  # the reference first
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         median, gflops, percent, difference = float(cells[3]), float(cells[5]), cells[6], float(cells[7])

@@ -59,9 +59,10 @@ class TrainOptions:
     freeze_backbone_bn: bool = False
     # stage 2
     mnet_init: str | None = None
-    # stage 3
+    # the weights a stage starts from: stage 3 needs both, stages 1 and 2 may go on from their own
     tnet_weights: Path | None = None
     mnet_weights: Path | None = None
+    # stage 3
     photo_val_dir: Sequence[Path] | None = None
     # not flags
     tensorboard: bool = True

@@ -175,11 +175,15 @@ def build_trainer(stage: str, options: TrainOptions) -> StageTrainer:
     if stage == "tnet":
         network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights, options.imagenet_weights,
                                                 quiet=options.quiet)
+        if options.tnet_weights is not None:
+            load_stage_weights(tnet, "tnet", options.tnet_weights, options.preset, "--tnet-weights")
         _freeze_if_asked(options, tnet)
         return StageTrainer(network, "tnet", saved_network=tnet)
     if stage == "mnet":
-        return StageTrainer(build_mnet_for_training(options.preset, options.mnet_init, quiet=options.quiet), "mnet",
-                            loss_weights=options.loss_weights)
+        mnet = build_mnet_for_training(options.preset, options.mnet_init, quiet=options.quiet)
+        if options.mnet_weights is not None:
+            load_stage_weights(mnet, "mnet", options.mnet_weights, options.preset, "--mnet-weights")
+        return StageTrainer(mnet, "mnet", loss_weights=options.loss_weights)
     if stage != "shm":
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     _require_stage_weights(options)
@@ -213,25 +217,34 @@ def train_mnet(options: TrainOptions) -> StageTrainer:
     return fit_stage(lambda: build_trainer("mnet", options), train, val, _one_pass(options, steps), strategy)
 
 
-def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -> keras.Model:
-    """The SHM model of `preset` with the T-Net and M-Net weights of stages 1 and 2, each a stage's
-    `best.weights.h5` or a whole SHM model saved as `.keras` (such as the shipped
-    `weights/shm_lite.keras`, to go on training it), whose T-Net or M-Net is taken."""
+def load_stage_weights(network: keras.Model, part: str, path: Path, preset: str, flag: str,
+                       whole_models: dict | None = None) -> None:
+    """Load `network`, the `part` ("tnet" or "mnet") of `preset`, from `path`: a stage's
+    `best.weights.h5`, or a whole SHM model saved as `.keras` (such as the shipped
+    `weights/shm_lite.keras`) whose T-Net or M-Net is taken. `whole_models` caches loaded `.keras`
+    files by path (both parts usually come from the same one). `CheckpointError` names `flag`."""
     from shm.backends import ModelFileError, load_shm_model
 
+    what = f"{'T-Net' if part == 'tnet' else 'M-Net'} weights of preset {preset!r} ({flag})"
+    if Path(path).suffix != ".keras":
+        load_weights_checked(network, path, what)
+        return
+    whole_models = {} if whole_models is None else whole_models
+    try:
+        if path not in whole_models:
+            whole_models[path] = load_shm_model(path)
+        network.set_weights(getattr(whole_models[path], part).get_weights())
+    except (ModelFileError, ValueError) as error:
+        raise CheckpointError(f"{path}: its {part} does not fit as {what} ({error})") from None
+
+
+def build_shm_from_stages(preset: str, tnet_weights: Path, mnet_weights: Path) -> keras.Model:
+    """The SHM model of `preset` with the T-Net and M-Net weights of stages 1 and 2 (each a
+    `best.weights.h5` or a whole SHM `.keras`, `load_stage_weights`)."""
     model = build_shm(preset)
-    whole_models = {}  # both flags usually name the same .keras file: load it once
+    whole_models = {}
     for part, path, flag in (("tnet", tnet_weights, "--tnet-weights"), ("mnet", mnet_weights, "--mnet-weights")):
-        what = f"{'T-Net' if part == 'tnet' else 'M-Net'} weights of preset {preset!r} ({flag})"
-        if Path(path).suffix != ".keras":
-            load_weights_checked(getattr(model, part), path, what)
-            continue
-        try:
-            if path not in whole_models:
-                whole_models[path] = load_shm_model(path)
-            getattr(model, part).set_weights(getattr(whole_models[path], part).get_weights())
-        except (ModelFileError, ValueError) as error:
-            raise CheckpointError(f"{path}: its {part} does not fit as {what} ({error})") from None
+        load_stage_weights(getattr(model, part), part, path, preset, flag, whole_models)
     return model
 
 
