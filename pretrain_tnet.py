@@ -11,7 +11,7 @@ Train (checkpoints, log.csv, curves.png and tensorboard/ go to --out-dir):
     python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_psp --preset pspnet50 \\
         --ade20k-weights pspnet50_ade20k.h5          # the paper's T-Net from ADE20K weights
 
-    python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_more \
+    python pretrain_tnet.py train_tnet --data-dir DATA --out-dir runs/tnet_more \\
         --tnet-weights weights/shm_lite.keras --lr 3e-4   # go on from the shipped model's T-Net
 
 Continue an interrupted run with the same command plus --resume. Predict trimaps (PNG 0/128/255;
