@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             "preset); none: random (default: hed for pspnet50, none for lite)")
     group.add_argument("--mnet-weights", type=Path,
                        help="go on training trained M-Net weights: a stage-2 best.weights.h5, or a whole SHM model "
-                            "(.keras, e.g. weights/shm_lite.keras) whose M-Net is taken; they replace --mnet-init's "
+                            "(.keras, e.g. weights/shm_lite.keras) whose M-Net is taken, in place of --mnet-init's "
                             "start (default: none)")
     return parser.parse_args(argv)
 

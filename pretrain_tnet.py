@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             "for lite_efficientnet); 'none' starts from random weights")
     group.add_argument("--tnet-weights", type=Path,
                        help="go on training trained T-Net weights: a stage-1 best.weights.h5, or a whole SHM model "
-                            "(.keras, e.g. weights/shm_lite.keras) whose T-Net is taken; they replace the ImageNet "
+                            "(.keras, e.g. weights/shm_lite.keras) whose T-Net is taken, in place of the ImageNet "
                             "or ADE20K start (default: none)")
     group.add_argument("--freeze-backbone-bn", action="store_true",
                        help="keep the ImageNet backbone's BatchNorm layers as ImageNet left them (inference mode, "

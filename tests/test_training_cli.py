@@ -372,6 +372,11 @@ def test_every_stage_can_start_from_a_whole_shm_model(tmp_path):
         for network in (getattr(model, part), started[part]):
             for loaded, expected in zip(network.get_weights(), saved, strict=True):
                 np.testing.assert_array_equal(loaded, expected)
+    # Two starts for one network is a mistake the user should hear of, not one silently overwritten.
+    with pytest.raises(ValueError, match="--tnet-weights replaces the ADE20K or ImageNet start"):
+        stages.build_trainer("tnet", dataclasses.replace(options, imagenet_weights="backbone.npz"))
+    with pytest.raises(ValueError, match="--mnet-weights replaces --mnet-init hed"):
+        stages.build_trainer("mnet", dataclasses.replace(options, mnet_init="hed"))
     tiny = tmp_path / "tiny.keras"
     tiny_shm_exports.tiny_model().save(tiny)
     with pytest.raises(checkpoints.CheckpointError, match="its tnet does not fit as T-Net weights"):

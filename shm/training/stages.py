@@ -173,14 +173,21 @@ def build_trainer(stage: str, options: TrainOptions) -> StageTrainer:
     """The trainer of `stage` (`"tnet"`, `"mnet"`, `"shm"`) as its training builds it, inside the
     strategy's scope: the network with its starting weights, `--freeze-backbone-bn` applied."""
     if stage == "tnet":
-        network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights, options.imagenet_weights,
-                                                quiet=options.quiet)
-        if options.tnet_weights is not None:
+        going_on = options.tnet_weights is not None
+        if going_on and (options.ade20k_weights is not None or options.imagenet_weights not in (None, "none")):
+            raise ValueError("--tnet-weights replaces the ADE20K or ImageNet start: give one of them")
+        # Going on from trained weights, the backbone's ImageNet file is not read only to be overwritten.
+        network, tnet = build_tnet_for_training(options.preset, options.ade20k_weights,
+                                                "none" if going_on else options.imagenet_weights, quiet=options.quiet)
+        if going_on:
             load_stage_weights(tnet, "tnet", options.tnet_weights, options.preset, "--tnet-weights")
         _freeze_if_asked(options, tnet)
         return StageTrainer(network, "tnet", saved_network=tnet)
     if stage == "mnet":
-        mnet = build_mnet_for_training(options.preset, options.mnet_init, quiet=options.quiet)
+        if options.mnet_weights is not None and options.mnet_init == "hed":
+            raise ValueError("--mnet-weights replaces --mnet-init hed: give one of them")
+        mnet = build_mnet_for_training(options.preset, "none" if options.mnet_weights else options.mnet_init,
+                                       quiet=options.quiet)
         if options.mnet_weights is not None:
             load_stage_weights(mnet, "mnet", options.mnet_weights, options.preset, "--mnet-weights")
         return StageTrainer(mnet, "mnet", loss_weights=options.loss_weights)
