@@ -8,8 +8,10 @@ tensor of shape (2,)) and are pure: the same seed gives the same result, in `tf.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import tensorflow as tf
 
@@ -54,6 +56,31 @@ class Augmentation:
     trimap_blur_px: int = 9
     trimap_smoothing: float = 0.2
 
+
+def augmentation_with(changes: Sequence[str], base: Augmentation = Augmentation()) -> Augmentation:
+    """`base` with fields changed by `FIELD=VALUE` texts (training's `--augment framing_prob=0`);
+    `ValueError` naming the text for an unknown field or a value of the wrong kind."""
+    fields = {field.name: type(getattr(base, field.name)) for field in dataclasses.fields(Augmentation)}
+    values = {}
+    for change in changes:
+        name, _, text = change.partition("=")
+        if name not in fields or not text:
+            raise ValueError(f"--augment takes FIELD=VALUE with FIELD one of {', '.join(fields)}, got {change!r}")
+        kind = fields[name]
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                values[name] = text.lower() in ("true", "1")
+            else:
+                values[name] = kind(text)
+        except ValueError:
+            kinds = {bool: "true or false", int: "a whole number", float: "a number"}
+            raise ValueError(f"--augment {name} takes {kinds[kind]}, got {text!r}") from None
+        if values[name] < 0 or (name.endswith("_prob") and values[name] > 1):
+            raise ValueError(f"--augment {name} must be {'in [0, 1]' if name.endswith('_prob') else 'at least 0'}, "
+                             f"got {text!r}")
+    return dataclasses.replace(base, **values)
 
 # Height / width of the windows of another aspect than the photo's: landscape 16:9 (video calls) and
 # 4:3, square (profile pictures), portrait 3:4 and 9:16 (phones).

@@ -1,4 +1,6 @@
 """The pure augmentation functions of shm.augment, one by one, on tiny tensors."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -93,6 +95,24 @@ def test_framing_views_show_the_top_of_the_person():
         assert 120 / augment.FRAMING_ZOOM[1] - 1 <= height <= 120 / augment.FRAMING_ZOOM[0] + 1
         assert top <= 30 < top + height                     # the head is in the window
         assert left <= 40 < left + width                    # and so is the person's centre
+
+
+def test_augmentation_with_changes_only_the_named_fields():
+    changed = augment.augmentation_with(["framing_prob=0", "flip=false", "trimap_blur_px=5", "max_zoom=1.5"])
+    assert changed == dataclasses.replace(augment.Augmentation(), framing_prob=0.0, flip=False, trimap_blur_px=5,
+                                          max_zoom=1.5)
+    assert augment.augmentation_with([]) == augment.Augmentation()
+    assert augment.augmentation_with(["flip=1"]).flip is True
+
+
+@pytest.mark.parametrize("change, message", [
+    ("framing=0", "FIELD one of flip, "), ("group_prob", "got 'group_prob'"),
+    ("flip=maybe", "flip takes true or false"), ("trimap_blur_px=2.5", "trimap_blur_px takes a whole number"),
+    ("group_prob=1.5", "group_prob must be in \\[0, 1\\]"), ("hue=-0.1", "hue must be at least 0"),
+])
+def test_augmentation_with_refuses_unknown_fields_and_unusable_values(change, message):
+    with pytest.raises(ValueError, match=message):
+        augment.augmentation_with([change])
 
 
 def test_box_blur_keeps_probabilities_summing_to_one():

@@ -27,6 +27,7 @@ from models.mnet import MNet
 from models.presets import PRESETS
 from models.weights import EFFICIENTNET_LITE0_IMAGENET_PATH, MOBILENETV2_IMAGENET_PATH
 import tiny_shm_exports
+from shm.augment import Augmentation
 from shm.geometry import network_size
 from shm.inference import Matter
 from shm.training import StageTrainer, checkpoints, stages
@@ -220,6 +221,9 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
     (["--working-size", "-32"], "--working-size must be at least 1, got -32"),
+    (["--augment", "framing=0"], "--augment takes FIELD=VALUE with FIELD one of flip, max_zoom, reframe_prob, "
+     "framing_prob, brightness, contrast, saturation, hue, composite_prob, group_prob, trimap_blur_px, "
+     "trimap_smoothing, got 'framing=0'"),
 ])
 def test_unusable_flag_values_are_refused_in_one_line(flags, message, data_dir, tmp_path, capsys):
     status = pretrain_mnet.main(["--data-dir", str(data_dir), "--out-dir", str(tmp_path / "run"), *flags])
@@ -233,6 +237,9 @@ def test_flags_keep_their_values(data_dir, tmp_path):
 
     assert (options(pretrain_mnet).lr, options(pretrain_mnet).epochs) == (1e-4, 50)  # the stage's defaults
     assert options(pretrain_mnet, "--lr", "0.5", "--epochs", "1").lr == 0.5
+    assert options(pretrain_mnet, "--augment", "group_prob=0", "flip=false").augmentation == Augmentation(
+        group_prob=0.0, flip=False)
+    assert options(pretrain_mnet).augmentation == Augmentation()
     assert options(pretrain_mnet, "--working-size", "64").working_size == options(pretrain_mnet, "--input-size", "64").working_size == 64
     # The Python API's None means the stage's default; any other value is used as given.
     unset = TrainOptions(data_dir=data_dir, out_dir=tmp_path)
@@ -248,6 +255,22 @@ def test_flags_keep_their_values(data_dir, tmp_path):
     for run, stage in ((tnet, "tnet"), (options(pretrain_mnet), "mnet"), (shm, "shm")):
         assert (run.epochs, run.lr) == (DEFAULT_EPOCHS[stage], DEFAULT_LEARNING_RATES[stage])
         assert {name: getattr(run, name) for name in defaults} == defaults
+
+
+def test_augment_changes_the_training_views_augmentation(data_dir, monkeypatch, capsys):
+    used = []
+    make_dataset = stages.data.make_dataset
+
+    def recording(stage, samples, *args, training=False, augmentation=Augmentation(), **kwargs):
+        used.append((training, augmentation))
+        return make_dataset(stage, samples, *args, training=training, augmentation=augmentation, **kwargs)
+
+    monkeypatch.setattr(stages.data, "make_dataset", recording)
+    options = options_from_args(pretrain_mnet.parse_args(["--data-dir", str(data_dir), "--out-dir", "o",
+                                                           "--augment", "framing_prob=0", "hue=0"]))
+    stages.stage_datasets(options, "mnet")
+    assert used[0] == (True, Augmentation(framing_prob=0.0, hue=0.0))
+    assert f"augmentation: {Augmentation(framing_prob=0.0, hue=0.0)}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flags, geometry", [([], (320, 32)), (["--working-size", "256"], (256, 32)),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from models.presets import PRESETS
+from shm.augment import Augmentation
 from shm.io import stop_on_sigterm_like_sigint
 from shm.training.callbacks import TrainingDiverged
 from shm.training.distribute import STRATEGIES
@@ -45,6 +46,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
     group.add_argument("--backgrounds-dir", type=Path,
                        help="photos without people to composite the people onto (python -m shm.backgrounds "
                             "makes them from the training photos; default: no compositing)")
+    group.add_argument("--augment", nargs="+", default=DEFAULTS["augment"], metavar="FIELD=VALUE",
+                       help="change the training views' augmentation (shm.augment.Augmentation, docs/data.md), "
+                            "e.g. --augment framing_prob=0 group_prob=0.1 (default: its field defaults: "
+                            + ", ".join(f"{field.name}={field.default}" for field in dataclasses.fields(Augmentation))
+                            + ")")
 
     group = parser.add_argument_group("model and optimisation")
     group.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULTS["preset"],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from models.presets import PRESETS
+from shm.augment import Augmentation, augmentation_with
 from shm.losses import LossWeights
 
 DEFAULT_LEARNING_RATES = {"tnet": 1e-3, "mnet": 1e-4, "shm": 1e-4}
@@ -50,6 +51,7 @@ class TrainOptions:
     val_fraction: float = 0.1
     seed: int = 0
     backgrounds_dir: Path | None = None
+    augment: Sequence[str] = ()  # `FIELD=VALUE` changes of the training views' `Augmentation`
     alpha_weight: float = LossWeights.alpha
     comp_weight: float = LossWeights.comp
     trimap_weight: float = LossWeights.trimap
@@ -85,6 +87,7 @@ class TrainOptions:
         for flag, value in weights.items():
             if value < 0:
                 raise ValueError(f"{flag} must not be negative, got {value}")
+        self.augmentation  # noqa: B018 (an unusable --augment is refused before any work)
 
     def epochs_for(self, stage: str) -> int:
         """Total epochs of `stage`'s run: --epochs, else the stage's default."""
@@ -93,6 +96,11 @@ class TrainOptions:
     def lr_for(self, stage: str) -> float:
         """Adam's initial learning rate in `stage`'s run: --lr, else the stage's default."""
         return DEFAULT_LEARNING_RATES[stage] if self.lr is None else self.lr
+
+    @property
+    def augmentation(self) -> Augmentation:
+        """The training views' augmentation: the defaults with --augment's changes."""
+        return augmentation_with(self.augment)
 
     @property
     def loss_weights(self) -> LossWeights:
