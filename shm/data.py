@@ -372,18 +372,25 @@ def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augme
                      seed: tf.Tensor) -> tf.Tensor:
     """Stage 2's input trimap: probabilities like a T-Net's, not a clean one-hot trimap.
 
-    A random band (its erosion / dilation of the true regions), then a box blur of a random odd size
+    A random band (its erosion / dilation of the true regions, with `SOFT_THRESHOLD`: a resized
+    view's alpha is 1 - 1e-7 over much of a person, which exact thresholds called unknown), then a box blur of a random odd size
     up to `augmentation.trimap_blur_px` and label smoothing of up to `augmentation.trimap_smoothing`:
     at inference the M-Net gets soft T-Net probabilities, and learns to use them only here.
     """
     band_seed, blur_seed, smooth_seed = augment.split_seed(seed, 3)
     hw = tf.shape(alpha)[:2]
     band = random_band_px(hw[0], hw[1], *band_fraction, seed=band_seed, minimum=MIN_BAND_PX)
-    one_hot = to_one_hot(trimap_from_alpha(alpha, band))
+    one_hot = to_one_hot(trimap_from_alpha(alpha, band, soft_threshold=SOFT_THRESHOLD))
     half = tf.random.stateless_uniform([], blur_seed, 0, augmentation.trimap_blur_px // 2 + 1, dtype=tf.int32)
     blurred = augment.box_blur(one_hot, 2 * half + 1)
     smoothing = tf.random.stateless_uniform([], smooth_seed, 0.0, augmentation.trimap_smoothing)
     return (1.0 - smoothing) * blurred + smoothing / 3.0
+
+
+def raw_alpha_band(alpha: tf.Tensor) -> tf.Tensor:
+    """Where stage 2's losses count (1.0, else 0.0): `RAW_ALPHA_BAND_PX` around the soft region."""
+    band = trimap_from_alpha(alpha, RAW_ALPHA_BAND_PX, soft_threshold=SOFT_THRESHOLD) == UNKNOWN
+    return tf.cast(band, tf.float32)
 
 
 def finish(sample: dict, stage: str, trimap: tf.Tensor) -> dict:
@@ -398,8 +405,7 @@ def finish(sample: dict, stage: str, trimap: tf.Tensor) -> dict:
         "has_fg_bg": sample["has_fg_bg"],
     }
     if stage == "mnet":
-        band = trimap_from_alpha(sample["alpha"], RAW_ALPHA_BAND_PX) == UNKNOWN
-        element["raw_alpha_band"] = tf.cast(band, tf.float32)
+        element["raw_alpha_band"] = raw_alpha_band(sample["alpha"])
     return {key: element[key] for key in STAGE_KEYS[stage]}
 
 
