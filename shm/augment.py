@@ -57,10 +57,14 @@ class Augmentation:
     trimap_smoothing: float = 0.2
 
 
-def augmentation_with(changes: Sequence[str], base: Augmentation = Augmentation()) -> Augmentation:
-    """`base` with fields changed by `FIELD=VALUE` texts (training's `--augment framing_prob=0`);
-    `ValueError` naming the text for an unknown field or a value of the wrong kind."""
-    fields = {field.name: type(getattr(base, field.name)) for field in dataclasses.fields(Augmentation)}
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def augmentation_with(changes: Sequence[str]) -> Augmentation:
+    """The default `Augmentation` with fields changed by `FIELD=VALUE` texts (training's `--augment
+    framing_prob=0`); `ValueError` naming the text for an unknown field or an unusable value."""
+    fields = {field.name: type(field.default) for field in dataclasses.fields(Augmentation)}
     values = {}
     for change in changes:
         name, _, text = change.partition("=")
@@ -68,19 +72,13 @@ def augmentation_with(changes: Sequence[str], base: Augmentation = Augmentation(
             raise ValueError(f"--augment takes FIELD=VALUE with FIELD one of {', '.join(fields)}, got {change!r}")
         kind = fields[name]
         try:
-            if kind is bool:
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                values[name] = text.lower() in ("true", "1")
-            else:
-                values[name] = kind(text)
-        except ValueError:
-            kinds = {bool: "true or false", int: "a whole number", float: "a number"}
-            raise ValueError(f"--augment {name} takes {kinds[kind]}, got {text!r}") from None
+            values[name] = _BOOLEANS[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
+            raise ValueError(f"--augment {name} takes {_KINDS[kind]}, got {text!r}") from None
         if values[name] < 0 or (name.endswith("_prob") and values[name] > 1):
             raise ValueError(f"--augment {name} must be {'in [0, 1]' if name.endswith('_prob') else 'at least 0'}, "
                              f"got {text!r}")
-    return dataclasses.replace(base, **values)
+    return dataclasses.replace(Augmentation(), **values)
 
 # Height / width of the windows of another aspect than the photo's: landscape 16:9 (video calls) and
 # 4:3, square (profile pictures), portrait 3:4 and 9:16 (phones).

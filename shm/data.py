@@ -373,8 +373,9 @@ def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augme
     """Stage 2's input trimap: probabilities like a T-Net's, not a clean one-hot trimap.
 
     A random band (its erosion / dilation of the true regions, with `SOFT_THRESHOLD`: a resized
-    view's alpha is 1 - 1e-7 over much of a person, which exact thresholds called unknown), then a box blur of a random odd size
-    up to `augmentation.trimap_blur_px` and label smoothing of up to `augmentation.trimap_smoothing`:
+    view's alpha is 1 - 1e-7 over much of a person, which exact thresholds called unknown), then a
+    box blur of a random odd size up to `augmentation.trimap_blur_px` and label smoothing of up to
+    `augmentation.trimap_smoothing`:
     at inference the M-Net gets soft T-Net probabilities, and learns to use them only here.
     """
     band_seed, blur_seed, smooth_seed = augment.split_seed(seed, 3)

@@ -87,7 +87,7 @@ class TrainOptions:
         for flag, value in weights.items():
             if value < 0:
                 raise ValueError(f"{flag} must not be negative, got {value}")
-        self.augmentation  # noqa: B018 (an unusable --augment is refused before any work)
+        augmentation_with(self.augment)  # an unusable --augment is refused before any work
 
     def epochs_for(self, stage: str) -> int:
         """Total epochs of `stage`'s run: --epochs, else the stage's default."""
