@@ -363,25 +363,31 @@ TNET_BAND_PX = 5
 RAW_ALPHA_BAND_PX = 15
 
 
+def view_trimap(alpha: tf.Tensor, band_px: tf.Tensor | int) -> tf.Tensor:
+    """Trimap classes of a training or validation view's alpha: `trimap_from_alpha` with
+    `SOFT_THRESHOLD`, since a resized view's alpha is 1 - 1e-7 over much of a person (40-78 % of a
+    CCP person at 320 px), which exact thresholds call unknown. Every target of the pipelines uses it."""
+    return trimap_from_alpha(alpha, band_px, soft_threshold=SOFT_THRESHOLD)
+
+
 def tnet_target(alpha: tf.Tensor) -> tf.Tensor:
     """The one-hot trimap the T-Net learns (and stage 2 validates with): `TNET_BAND_PX`, soft thresholds."""
-    return to_one_hot(trimap_from_alpha(alpha, TNET_BAND_PX, soft_threshold=SOFT_THRESHOLD))
+    return to_one_hot(view_trimap(alpha, TNET_BAND_PX))
 
 
 def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augmentation: Augmentation,
                      seed: tf.Tensor) -> tf.Tensor:
     """Stage 2's input trimap: probabilities like a T-Net's, not a clean one-hot trimap.
 
-    A random band (its erosion / dilation of the true regions, with `SOFT_THRESHOLD`: a resized
-    view's alpha is 1 - 1e-7 over much of a person, which exact thresholds called unknown), then a
-    box blur of a random odd size up to `augmentation.trimap_blur_px` and label smoothing of up to
-    `augmentation.trimap_smoothing`:
-    at inference the M-Net gets soft T-Net probabilities, and learns to use them only here.
+    A random band (`view_trimap`: its erosion / dilation of the true regions), then a box blur of a
+    random odd size up to `augmentation.trimap_blur_px` and label smoothing of up to
+    `augmentation.trimap_smoothing`: at inference the M-Net gets soft T-Net probabilities, and
+    learns to use them only here.
     """
     band_seed, blur_seed, smooth_seed = augment.split_seed(seed, 3)
     hw = tf.shape(alpha)[:2]
     band = random_band_px(hw[0], hw[1], *band_fraction, seed=band_seed, minimum=MIN_BAND_PX)
-    one_hot = to_one_hot(trimap_from_alpha(alpha, band, soft_threshold=SOFT_THRESHOLD))
+    one_hot = to_one_hot(view_trimap(alpha, band))
     half = tf.random.stateless_uniform([], blur_seed, 0, augmentation.trimap_blur_px // 2 + 1, dtype=tf.int32)
     blurred = augment.box_blur(one_hot, 2 * half + 1)
     smoothing = tf.random.stateless_uniform([], smooth_seed, 0.0, augmentation.trimap_smoothing)
@@ -390,7 +396,7 @@ def perturbed_trimap(alpha: tf.Tensor, band_fraction: tuple[float, float], augme
 
 def raw_alpha_band(alpha: tf.Tensor) -> tf.Tensor:
     """Where stage 2's losses count (1.0, else 0.0): `RAW_ALPHA_BAND_PX` around the soft region."""
-    band = trimap_from_alpha(alpha, RAW_ALPHA_BAND_PX, soft_threshold=SOFT_THRESHOLD) == UNKNOWN
+    band = view_trimap(alpha, RAW_ALPHA_BAND_PX) == UNKNOWN
     return tf.cast(band, tf.float32)
 
 

@@ -91,12 +91,13 @@ def stage_datasets(options: TrainOptions, stage: str) -> tuple[tf.data.Dataset, 
     """The stage's training and validation data, and the training steps of one epoch (by default
     as many batches as the training samples fill)."""
     sources, val_samples = split_samples(options, needs_colours=stage != "tnet")
+    augmentation = options.augmentation
     if options.augment:
-        report(f"augmentation: {options.augmentation}", options.quiet)
+        report(f"augmentation: {augmentation}", options.quiet)
     working_size, multiple = options.geometry
     common = dict(working_size=working_size, batch_size=options.batch_size, seed=options.seed, multiple=multiple)
     train = data.make_dataset(stage, sources, training=True, backgrounds_dir=options.backgrounds_dir,
-                              augmentation=options.augmentation, **common)
+                              augmentation=augmentation, **common)
     val = data.make_dataset(stage, val_samples, training=False, **common) if val_samples else None
     steps = options.steps_per_epoch or max(1, sum(len(s.samples) for s in sources) // options.batch_size)
     return train, val, steps
