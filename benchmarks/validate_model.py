@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, help="folder with image/ and an alpha folder")
     parser.add_argument("--alpha-dir", default="alpha", help="name of the reference alpha folder (default: alpha)")
     parser.add_argument("--list-file", default=None, help="only these stems, one per line (default: every photo)")
+    parser.add_argument("--working-size", type=int, default=None, metavar="PIXELS",
+                        help="longer side the network runs at (default: the lite preset's, as inference.py)")
     parser.add_argument("--side-by-side", type=int, default=0, metavar="N",
                         help="write N side-by-side PNGs, the first N photos by name (default: 0)")
     parser.add_argument("--side-by-side-dir", default="docs/img", help="where they go (default: docs/img)")
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         report_error(str(error))
         return 1
-    matter = Matter.from_preset("lite", weights=args.weights)
+    matter = Matter.from_preset("lite", weights=args.weights, working_size=args.working_size)
     pictured = {photo.name for photo in sorted(split.photos, key=lambda photo: photo.name)[:args.side_by_side]}
     rows = []
     for result in predictions(matter.predict, split, progress=True):

@@ -30,6 +30,18 @@ def _folder(root: Path) -> Path:
     return root
 
 
+def _mean_figures(matter: Matter, data_dir) -> list[float]:
+    """The table's figures computed here, photo by photo (references resized as the benchmark does)."""
+    rows = []
+    for name in "abc":
+        image = read_image(data_dir / "image" / f"{name}.png")
+        reference = read_alpha(data_dir / "alpha_pred" / f"{name}.png")
+        if reference.shape != image.shape[:2]:
+            reference = cv2.resize(reference, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        rows.append(matting_errors(matter.predict(image), reference).as_dict())
+    return [np.mean([float(row[name]) for row in rows]) for name in validate_model.FIGURES]
+
+
 def test_the_table_gives_the_mean_figures_and_the_first_photos_are_pictured(tmp_path, monkeypatch, capsys):
     data_dir = _folder(tmp_path / "data")
     weights = tiny_shm_exports.weights_path()
@@ -42,17 +54,8 @@ def test_the_table_gives_the_mean_figures_and_the_first_photos_are_pictured(tmp_
     assert lines[0] == f"3 photos of {data_dir} (reference: alpha_pred/)"
     assert lines[1] == "| sad_whole | mse_whole | mad_whole | iou |" and lines[-1].endswith("median 50 ms")
 
-    matter = Matter.from_preset("lite", weights=weights)
-    rows = []
-    for name in "abc":
-        image = read_image(data_dir / "image" / f"{name}.png")
-        reference = read_alpha(data_dir / "alpha_pred" / f"{name}.png")
-        if reference.shape != image.shape[:2]:
-            reference = cv2.resize(reference, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-        rows.append(matting_errors(matter.predict(image), reference).as_dict())
-    expected = [np.mean([float(row[name]) for row in rows]) for name in validate_model.FIGURES]
     printed = [float(cell) for cell in lines[3].strip("| ").split(" | ")]
-    np.testing.assert_allclose(printed, expected, atol=1e-4)
+    np.testing.assert_allclose(printed, _mean_figures(Matter.from_preset("lite", weights=weights), data_dir), atol=1e-4)
     assert sorted(path.name for path in (tmp_path / "img").iterdir()) == ["t_a.png", "t_b.png"]
     assert read_image(tmp_path / "img" / "t_b.png").shape == (360, 3 * round(56 * 360 / 40), 3)
 
@@ -62,3 +65,15 @@ def test_a_photo_without_reference_is_a_one_line_error(tmp_path, capsys):
     (data_dir / "alpha_pred" / "c.png").unlink()
     assert validate_model.main(["--data-dir", str(data_dir), "--alpha-dir", "alpha_pred"]) == 1
     assert capsys.readouterr().err == f"error: {data_dir}: 'c' has no photo or no alpha_pred/ file\n"
+
+
+def test_working_size_sets_the_size_the_network_runs_at(tmp_path, monkeypatch, capsys):
+    data_dir = _folder(tmp_path / "data")
+    weights = tiny_shm_exports.weights_path()
+    monkeypatch.setattr(validate_model, "time_600x800", lambda matter: 0.05)
+    assert validate_model.main(["--weights", str(weights), "--data-dir", str(data_dir), "--alpha-dir", "alpha_pred",
+                                "--working-size", "32"]) == 0
+    printed = [float(cell) for cell in capsys.readouterr().out.strip().splitlines()[3].strip("| ").split(" | ")]
+    at_32 = _mean_figures(Matter.from_preset("lite", weights=weights, working_size=32), data_dir)
+    np.testing.assert_allclose(printed, at_32, atol=1e-4)
+    assert not np.allclose(at_32, _mean_figures(Matter.from_preset("lite", weights=weights), data_dir), atol=1e-3)
