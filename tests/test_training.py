@@ -100,17 +100,52 @@ def test_last_weights_load_into_a_fresh_network(tmp_path):
         np.testing.assert_array_equal(loaded.numpy(), trained.numpy())
 
 
-def test_resuming_equals_training_straight_through(tmp_path):
-    straight = _fit_mnet(tmp_path / "straight", 3)
+@pytest.mark.parametrize("ema_momentum", [0.0, 0.5])
+def test_resuming_equals_training_straight_through(tmp_path, ema_momentum):
+    straight = _fit_mnet(tmp_path / "straight", 3, ema_momentum=ema_momentum)
     with pytest.raises(KeyboardInterrupt):
-        _fit_mnet(tmp_path / "split", 3, callbacks=[InterruptAtEpoch(2)])
-    resumed = _fit_mnet(tmp_path / "split", 3, resume=True)
+        _fit_mnet(tmp_path / "split", 3, callbacks=[InterruptAtEpoch(2)], ema_momentum=ema_momentum)
+    resumed = _fit_mnet(tmp_path / "split", 3, resume=True, ema_momentum=ema_momentum)
     assert int(resumed.completed_epochs.numpy()) == 3
     # Equal only if the optimiser's moments and step count were restored with the weights.
     for a, b in zip(straight.network.weights, resumed.network.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     rows = list(csv.DictReader(open(tmp_path / "split" / checkpoints.LOG_CSV)))
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+
+
+class TrainedWeights(keras.callbacks.Callback):
+    """Records the trainable weights after every training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append([variable.numpy().copy() for variable in self.model.network.trainable_weights])
+
+
+def test_weight_averaging_validates_and_checkpoints_the_moving_average(tmp_path):
+    momentum = 0.5
+    recorder = TrainedWeights()
+    plain = _fit_mnet(tmp_path / "plain", 2, callbacks=[recorder])
+    averaged = _fit_mnet(tmp_path / "averaged", 2, ema_momentum=momentum)
+    # The average of the steps the plain run took (the same steps: averaging does not change them).
+    average = recorder.steps[0]
+    for weights in recorder.steps[1:]:
+        average = [momentum * mean + (1 - momentum) * value for mean, value in zip(average, weights)]
+    fresh = tiny_mnet()
+    checkpoints.load_weights_checked(fresh, tmp_path / "averaged" / checkpoints.LAST_WEIGHTS, "M-Net weights")
+    for loaded, expected, trained in zip(fresh.trainable_weights, average, recorder.steps[-1]):
+        np.testing.assert_allclose(loaded.numpy(), expected, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(expected, trained, atol=1e-4)
+    for final, expected in zip(averaged.network.trainable_weights, average):
+        np.testing.assert_allclose(final.numpy(), expected, rtol=1e-5, atol=1e-6)
+    # Validation scored the average, not the trained weights.
+    plain_rows, averaged_rows = (list(csv.DictReader(open(tmp_path / run / checkpoints.LOG_CSV)))
+                                 for run in ("plain", "averaged"))
+    assert float(plain_rows[-1]["loss"]) == pytest.approx(float(averaged_rows[-1]["loss"]), rel=1e-5)
+    assert float(plain_rows[-1]["val_sad"]) != pytest.approx(float(averaged_rows[-1]["val_sad"]), rel=1e-3)
 
 
 def test_a_second_run_in_the_same_folder_is_refused_without_resume(tmp_path):

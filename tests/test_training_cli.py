@@ -221,6 +221,7 @@ def test_the_validation_split_is_seeded_and_disjoint(data_dir):
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
     (["--working-size", "-32"], "--working-size must be at least 1, got -32"),
+    (["--ema-momentum", "1"], "--ema-momentum must be in [0, 1), got 1.0"),
     (["--augment", "framing=0"], "--augment takes FIELD=VALUE with FIELD one of flip, max_zoom, reframe_prob, "
      "framing_prob, brightness, contrast, saturation, hue, composite_prob, group_prob, trimap_blur_px, "
      "trimap_smoothing, got 'framing=0'"),

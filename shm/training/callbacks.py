@@ -71,6 +71,21 @@ class NonFiniteGuard(keras.callbacks.Callback):
             self._stop(bad, "end of epoch")
 
 
+class AveragedWeights(keras.callbacks.SwapEMAWeights):
+    """With an optimiser that keeps a moving average of the weights (`use_ema`): the average is in
+    the network from each epoch's end (Keras' validation, the validators, the checkpoints) to the
+    next epoch's start, when the trained weights come back.
+
+    So the resume state holds the two swapped, as every epoch's end leaves them: `resumed` (a run
+    going on from one) starts with the average in the network, and the first epoch swaps it out.
+    Place it before the callbacks that should see the average.
+    """
+
+    def __init__(self, resumed: bool):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed
+
+
 class CheckpointWriter(keras.callbacks.Callback):
     """At each epoch's end: the best and last network weights, then the trainer's resume state.
 

@@ -70,6 +70,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
                             "(default: %(default)s)")
     group.add_argument("--final-lr-fraction", type=float, default=DEFAULTS["final_lr_fraction"],
                        help="the cosine ends at this fraction of --lr (default: %(default)s)")
+    group.add_argument("--ema-momentum", type=float, default=DEFAULTS["ema_momentum"], metavar="M",
+                       help="validate and checkpoint an exponential moving average of the weights (Polyak "
+                            "averaging: each step average = M * average + (1 - M) * weights; 0.99 spans about "
+                            "100 steps); training itself goes on from the weights (default: %(default)s: off)")
 
     group = parser.add_argument_group("output and scale")
     group.add_argument("--out-dir", type=Path, required=True,

@@ -169,7 +169,7 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
 
     `build_trainer` is called inside the strategy's scope. Of the run's `options` the engine reads
     `out_dir`, `resume`, the epochs and learning rate of the trainer's stage (`epochs_for`,
-    `lr_for`), `final_lr_fraction`, `steps_per_epoch` (None: one pass over `train_data`),
+    `lr_for`), `final_lr_fraction`, `ema_momentum` (`callbacks.AveragedWeights`), `steps_per_epoch` (None: one pass over `train_data`),
     `tensorboard`, `verbose`, `quiet` (nothing printed; errors still raise) and `preset` (named in the
     closing summary); the rest is the stages'.
     With `resume`, training goes on from `out_dir`'s resume state (network, optimiser, epoch);
@@ -212,7 +212,9 @@ def _fit(build_trainer, train_data, val_data, options: TrainOptions, strategy, e
     with strategy.scope():
         trainer = build_trainer()
         learning_rate, epochs = options.lr_for(trainer.stage), options.epochs_for(trainer.stage)
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        averaging = options.ema_momentum > 0
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate, use_ema=averaging,
+                                                        ema_momentum=options.ema_momentum if averaging else 0.99))
         trainer(next(iter(train_data)))  # create every variable before a resume state is loaded
         trainer.optimizer.build(trainer.trainable_variables)
     initial_epoch = checkpoints.restore(trainer, out_dir, options.quiet) if options.resume else 0
@@ -228,6 +230,7 @@ def _fit(build_trainer, train_data, val_data, options: TrainOptions, strategy, e
     callbacks = [
         training_callbacks.cosine_schedule(learning_rate, epochs, options.final_lr_fraction),
         training_callbacks.NonFiniteGuard(out_dir),
+        *([training_callbacks.AveragedWeights(resumed=initial_epoch > 0)] if averaging else []),
         *validators,
         # The log before the checkpoint: a kill between the two leaves a log row that the resumed
         # run drops and redoes, never a checkpointed epoch missing from the log.

@@ -41,6 +41,7 @@ class TrainOptions:
     epochs: int | None = None
     lr: float | None = None
     final_lr_fraction: float = 0.01
+    ema_momentum: float = 0.0  # 0: checkpoints hold the trained weights, not their moving average
     steps_per_epoch: int | None = None
     resume: bool = False
     strategy: str = "default"
@@ -82,6 +83,8 @@ class TrainOptions:
             raise ValueError(f"--lr must be positive, got {self.lr}")
         if not 0.0 <= self.final_lr_fraction <= 1.0:
             raise ValueError(f"--final-lr-fraction must be in [0, 1], got {self.final_lr_fraction}")
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ValueError(f"--ema-momentum must be in [0, 1), got {self.ema_momentum}")
         weights = {"--alpha-weight": self.alpha_weight, "--comp-weight": self.comp_weight,
                    "--trimap-weight": self.trimap_weight}
         for flag, value in weights.items():
