@@ -148,6 +148,20 @@ def test_weight_averaging_validates_and_checkpoints_the_moving_average(tmp_path)
     assert float(plain_rows[-1]["val_sad"]) != pytest.approx(float(averaged_rows[-1]["val_sad"]), rel=1e-3)
 
 
+@pytest.mark.parametrize("first, then", [(0.0, 0.9), (0.9, 0.0)])
+def test_resuming_with_weight_averaging_switched_is_refused(tmp_path, first, then):
+    _fit_mnet(tmp_path, 1, ema_momentum=first)
+    with pytest.raises(CheckpointError, match="resume with the flags the run was started with"):
+        _fit_mnet(tmp_path, 2, resume=True, ema_momentum=then)
+
+
+def test_a_broken_resume_state_is_one_clear_error(tmp_path):
+    _fit_mnet(tmp_path, 1)
+    (tmp_path / checkpoints.RESUME_STATE).write_bytes(b"not an HDF5 file")
+    with pytest.raises(CheckpointError, match=f"{checkpoints.RESUME_STATE}: not a readable resume state"):
+        _fit_mnet(tmp_path, 2, resume=True)
+
+
 def test_a_second_run_in_the_same_folder_is_refused_without_resume(tmp_path):
     _fit_mnet(tmp_path, 1)
     before = (tmp_path / checkpoints.RESUME_STATE).read_bytes()

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+import h5py
 import keras
 
 from models.weights import load_weights
@@ -110,7 +111,23 @@ def restore(trainer: keras.Model, out_dir: Path, quiet: bool = False) -> int:
     if not path.exists():
         report(f"{out_dir}: no {RESUME_STATE} to resume from; starting from epoch 1", quiet)
         return 0
+    _check_optimiser_state(trainer, path)
     load_weights_checked(trainer, path, "a resume state")
     epoch = int(trainer.completed_epochs.numpy())
     report(f"{path}: resuming after epoch {epoch}", quiet)
     return epoch
+
+
+def _check_optimiser_state(trainer: keras.Model, path: Path) -> None:
+    """Refuse a resume state whose optimiser does not match the trainer's: Keras would skip loading
+    it with a warning, and the run would go on with fresh moments (and, with `--ema-momentum`
+    switched on, from a moving average that never was)."""
+    try:
+        with h5py.File(path, "r") as file:
+            saved = len(file["optimizer/vars"]) if "optimizer/vars" in file else 0
+    except OSError as error:
+        raise CheckpointError(f"{path}: not a readable resume state ({error})") from None
+    expected = len(trainer.optimizer.variables)
+    if saved != expected:
+        raise CheckpointError(f"{path}: its optimiser state has {saved} variables where this run's has {expected}: "
+                              "resume with the flags the run was started with (e.g. the same --ema-momentum)")

@@ -169,9 +169,9 @@ def fit_stage(build_trainer: Callable[[], StageTrainer], train_data: tf.data.Dat
 
     `build_trainer` is called inside the strategy's scope. Of the run's `options` the engine reads
     `out_dir`, `resume`, the epochs and learning rate of the trainer's stage (`epochs_for`,
-    `lr_for`), `final_lr_fraction`, `ema_momentum` (`callbacks.AveragedWeights`), `steps_per_epoch` (None: one pass over `train_data`),
-    `tensorboard`, `verbose`, `quiet` (nothing printed; errors still raise) and `preset` (named in the
-    closing summary); the rest is the stages'.
+    `lr_for`), `final_lr_fraction`, `ema_momentum` (`callbacks.AveragedWeights`), `steps_per_epoch`
+    (None: one pass over `train_data`), `tensorboard`, `verbose`, `quiet` (nothing printed; errors
+    still raise) and `preset` (named in the closing summary); the rest is the stages'.
     With `resume`, training goes on from `out_dir`'s resume state (network, optimiser, epoch);
     without it, an out-dir that already holds a run is refused, so no checkpoint is ever
     overwritten by mistake.
@@ -214,7 +214,7 @@ def _fit(build_trainer, train_data, val_data, options: TrainOptions, strategy, e
         learning_rate, epochs = options.lr_for(trainer.stage), options.epochs_for(trainer.stage)
         averaging = options.ema_momentum > 0
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate, use_ema=averaging,
-                                                        ema_momentum=options.ema_momentum if averaging else 0.99))
+                                                        ema_momentum=options.ema_momentum))
         trainer(next(iter(train_data)))  # create every variable before a resume state is loaded
         trainer.optimizer.build(trainer.trainable_variables)
     initial_epoch = checkpoints.restore(trainer, out_dir, options.quiet) if options.resume else 0
